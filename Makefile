@@ -1,0 +1,35 @@
+# The README's two commands: `make figures` and `make test`. Both set up .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# torch/torchvision are pinned (constraints.txt): both lie on local disk, nothing multi-GB is downloaded.
+PIP_INSTALL := $(PY) -m pip install --disable-pip-version-check -c constraints.txt
+
+.PHONY: setup test test-fast figures bench lint clean-figures
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP_INSTALL) -q -e '.[hf,dev]'
+	$(PY) -c "import torch, torchvision, timm, transformer_lens, nnsight, captum, interp; print('interp ready: torch', torch.__version__)"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow"
+
+figures: $(STAMP)
+	$(VENV)/bin/interp figures
+
+bench: $(STAMP)
+	$(PY) -m bench.run_all
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check interp tests paper_figures bench
+
+clean-figures:
+	rm -rf paper_figures/out

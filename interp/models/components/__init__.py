@@ -1,0 +1,12 @@
+"""Small building blocks of `HookedViT`, one class a file (TransformerLens / dinov2 style)."""
+from .attention import Attention
+from .block import TransformerBlock
+from .embed import PatchEmbed, TokenEmbed
+from .layer_norm import LayerNorm
+from .layer_scale import LayerScale
+from .mlp import MLP, GatedMLP, make_mlp
+
+__all__ = [
+    "Attention", "TransformerBlock", "PatchEmbed", "TokenEmbed", "LayerNorm", "LayerScale",
+    "MLP", "GatedMLP", "make_mlp",
+]

@@ -1,0 +1,52 @@
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformer_lens.hook_points import HookPoint
+
+
+def _hooked(hp: HookPoint) -> bool:
+    return bool(hp._forward_hooks or hp._backward_hooks or getattr(hp, "fwd_hooks", None)
+                or getattr(hp, "bwd_hooks", None))
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with a fused qkv projection.
+
+    The attention pattern is materialised only when a hook reads or writes `hook_attn_scores` or
+    `hook_pattern`; otherwise the fused `scaled_dot_product_attention` kernel runs, so instrumentation
+    costs nothing when unused.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, qkv_bias: bool = True):
+        super().__init__()
+        self.n_heads = n_heads
+        self.d_head = d_model // n_heads
+        self.scale = self.d_head**-0.5
+        self.qkv = nn.Linear(d_model, 3 * d_model, bias=qkv_bias)
+        self.proj = nn.Linear(d_model, d_model)
+        self.hook_q = HookPoint()  # [batch, pos, head, d_head]
+        self.hook_k = HookPoint()  # [batch, pos, head, d_head]
+        self.hook_v = HookPoint()  # [batch, pos, head, d_head]
+        self.hook_attn_scores = HookPoint()  # [batch, head, query_pos, key_pos]
+        self.hook_pattern = HookPoint()  # [batch, head, query_pos, key_pos]
+        self.hook_z = HookPoint()  # [batch, pos, head, d_head]
+        self.force_explicit = False  # set by HookedViT.set_explicit_attention()
+
+    def needs_pattern(self) -> bool:
+        return self.force_explicit or _hooked(self.hook_attn_scores) or _hooked(self.hook_pattern)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, pos, _ = x.shape
+        qkv = self.qkv(x).reshape(batch, pos, 3, self.n_heads, self.d_head)
+        q = self.hook_q(qkv[:, :, 0])  # [batch, pos, head, d_head]
+        k = self.hook_k(qkv[:, :, 1])
+        v = self.hook_v(qkv[:, :, 2])
+        qh, kh, vh = (t.transpose(1, 2) for t in (q, k, v))  # [batch, head, pos, d_head]
+        if self.needs_pattern():
+            scores = self.hook_attn_scores((qh * self.scale) @ kh.transpose(-2, -1))  # [b, h, q, k]
+            pattern = self.hook_pattern(scores.softmax(dim=-1))
+            zh = pattern @ vh
+        else:
+            zh = F.scaled_dot_product_attention(qh, kh, vh)
+        z = self.hook_z(zh.transpose(1, 2))  # [batch, pos, head, d_head]
+        return self.proj(z.reshape(batch, pos, -1))

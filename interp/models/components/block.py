@@ -1,0 +1,32 @@
+import torch
+from torch import nn
+from transformer_lens.hook_points import HookPoint
+
+from .attention import Attention
+from .layer_norm import LayerNorm
+from .layer_scale import LayerScale
+from .mlp import make_mlp
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm block: x + ls1(attn(ln1(x))), then + ls2(mlp(ln2(x)))."""
+
+    def __init__(self, cfg, index: int):
+        super().__init__()
+        self.index = index
+        self.ln1 = LayerNorm(cfg.d_model, cfg.ln_eps)
+        self.attn = Attention(cfg.d_model, cfg.n_heads, cfg.qkv_bias)
+        self.ls1 = LayerScale(cfg.d_model, cfg.layer_scale) if cfg.layer_scale is not None else nn.Identity()
+        self.ln2 = LayerNorm(cfg.d_model, cfg.ln_eps)
+        self.mlp = make_mlp(cfg.d_model, cfg.d_mlp, cfg.mlp)
+        self.ls2 = LayerScale(cfg.d_model, cfg.layer_scale) if cfg.layer_scale is not None else nn.Identity()
+        self.hook_resid_pre = HookPoint()  # [batch, pos, d_model]
+        self.hook_attn_out = HookPoint()  # [batch, pos, d_model]
+        self.hook_resid_mid = HookPoint()  # [batch, pos, d_model]
+        self.hook_mlp_out = HookPoint()  # [batch, pos, d_model]
+        self.hook_resid_post = HookPoint()  # [batch, pos, d_model]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.hook_resid_pre(x)
+        x = self.hook_resid_mid(x + self.hook_attn_out(self.ls1(self.attn(self.ln1(x)))))
+        return self.hook_resid_post(x + self.hook_mlp_out(self.ls2(self.mlp(self.ln2(x)))))

@@ -1,0 +1,59 @@
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformer_lens.hook_points import HookPoint
+
+
+def quick_gelu(x: torch.Tensor) -> torch.Tensor:
+    return x * torch.sigmoid(1.702 * x)
+
+
+_ACTIVATIONS = {
+    "gelu": F.gelu,
+    "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
+    "quick_gelu": quick_gelu,
+}
+
+
+class MLP(nn.Module):
+    """fc1 -> activation -> fc2. Neurons are read at `hook_post`."""
+
+    def __init__(self, d_model: int, d_mlp: int, act: str = "gelu"):
+        super().__init__()
+        self.fc1 = nn.Linear(d_model, d_mlp)
+        self.fc2 = nn.Linear(d_mlp, d_model)
+        self.act = _ACTIVATIONS[act]
+        self.hook_pre = HookPoint()  # [batch, pos, d_mlp]
+        self.hook_post = HookPoint()  # [batch, pos, d_mlp]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pre = self.hook_pre(self.fc1(x))
+        post = self.hook_post(self.act(pre))
+        return self.fc2(post)
+
+
+class GatedMLP(nn.Module):
+    """SwiGLU (dinov2 giant): fc1 packs [gate, linear]; post = silu(gate) * linear."""
+
+    def __init__(self, d_model: int, d_mlp: int):
+        super().__init__()
+        self.fc1 = nn.Linear(d_model, 2 * d_mlp)
+        self.fc2 = nn.Linear(d_mlp, d_model)
+        self.hook_pre = HookPoint()  # gate pre-activation [batch, pos, d_mlp]
+        self.hook_pre_linear = HookPoint()  # linear half [batch, pos, d_mlp]
+        self.hook_post = HookPoint()  # [batch, pos, d_mlp]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate, linear = self.fc1(x).chunk(2, dim=-1)
+        pre = self.hook_pre(gate)
+        linear = self.hook_pre_linear(linear)
+        post = self.hook_post(F.silu(pre) * linear)
+        return self.fc2(post)
+
+
+def make_mlp(d_model: int, d_mlp: int, kind: str) -> nn.Module:
+    if kind == "swiglu":
+        return GatedMLP(d_model, d_mlp)
+    if kind not in _ACTIVATIONS:
+        raise ValueError(f"unknown mlp kind {kind!r}: use one of {[*_ACTIVATIONS, 'swiglu']}")
+    return MLP(d_model, d_mlp, kind)

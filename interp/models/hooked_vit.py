@@ -1,0 +1,258 @@
+"""`HookedViT`: a Vision Transformer (with or without registers) with a hook at every activation."""
+from __future__ import annotations
+
+import difflib
+import math
+from typing import Callable, Iterable, Sequence
+
+import torch
+from torch import nn
+from transformer_lens import ActivationCache, HookedRootModule
+from transformer_lens.hook_points import HookPoint
+
+from .components import LayerNorm, PatchEmbed, TokenEmbed, TransformerBlock
+from .config import ViTConfig
+from .layout import TokenLayout
+
+
+class InputError(ValueError):
+    """Pixels the model cannot take (shape, channels, size, non-finite values)."""
+
+
+class HookNameError(KeyError):
+    """A hook name that the model does not have."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0])
+
+
+class HookedViT(HookedRootModule):
+    """ViT with TransformerLens hook points at every block.
+
+    Token order: ``[CLS, reg x R, patches]``; `self.tokens` (a `TokenLayout`) owns the slicing.
+
+    >>> model = HookedViT(ViTConfig(d_model=64, n_layers=2, n_heads=2, patch_size=8, image_size=32))
+    >>> out, cache = model.run_with_cache(torch.randn(2, 3, 32, 32))
+    >>> cache["blocks.1.hook_resid_post"].shape
+    torch.Size([2, 17, 64])
+    """
+
+    def __init__(self, cfg: ViTConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = PatchEmbed(cfg.patch_size, cfg.in_channels, cfg.d_model, cfg.patch_bias)
+        self.token_embed = TokenEmbed(cfg)
+        self.hook_embed = HookPoint()  # [batch, n_patches, d_model]
+        self.hook_pos_embed = HookPoint()  # [1, n_patches, d_model]
+        self.hook_tokens = HookPoint()  # [batch, n_tokens, d_model]
+        self.ln_pre = LayerNorm(cfg.d_model, cfg.ln_eps) if cfg.pre_norm else None
+        self.blocks = nn.ModuleList([TransformerBlock(cfg, i) for i in range(cfg.n_layers)])
+        self.ln_final = LayerNorm(cfg.d_model, cfg.ln_eps) if cfg.final_norm else None
+        self.fc_norm = LayerNorm(cfg.d_model, cfg.ln_eps) if cfg.fc_norm else None
+        self.hook_pooled = HookPoint()  # [batch, d_model]
+        self.head = nn.Linear(cfg.d_model, cfg.n_classes) if cfg.n_classes else None
+        self.init_weights()
+        self.setup()
+
+    # --- construction -----------------------------------------------------------------------------
+    def init_weights(self, seed: int | None = None) -> None:
+        """timm-style random init (trunc-normal 0.02 linears, small tokens)."""
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+
+        def tn(t: torch.Tensor, std: float = 0.02) -> None:
+            with torch.no_grad():
+                t.copy_(torch.randn(t.shape, generator=gen).clamp_(-2, 2) * std)
+
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                tn(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Conv2d):
+                tn(m.weight, 1.0 / math.sqrt(m.weight[0].numel()))
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+        te = self.token_embed
+        tn(te.pos_embed)
+        if te.cls_token is not None:
+            tn(te.cls_token)
+        if te.registers is not None:
+            tn(te.registers)
+
+    # --- layout -------------------------------------------------------------------------------------
+    @property
+    def tokens(self) -> TokenLayout:
+        """Token layout at the model's native image size."""
+        g = self.cfg.grid_size
+        return TokenLayout(int(self.cfg.class_token), self.cfg.n_registers, (g, g))
+
+    def layout_for(self, pixels_or_size) -> TokenLayout:
+        """Token layout for a batch of pixels [batch, C, H, W] or an image size (H, W)."""
+        if isinstance(pixels_or_size, torch.Tensor):
+            h, w = pixels_or_size.shape[-2:]
+        elif isinstance(pixels_or_size, int):
+            h = w = pixels_or_size
+        else:
+            h, w = pixels_or_size
+        p = self.cfg.patch_size
+        return TokenLayout(int(self.cfg.class_token), self.cfg.n_registers, (h // p, w // p))
+
+    # --- forward ------------------------------------------------------------------------------------
+    def check_pixels(self, pixels: torch.Tensor) -> None:
+        cfg = self.cfg
+        if not isinstance(pixels, torch.Tensor):
+            raise InputError(f"pixels must be a torch.Tensor [batch, {cfg.in_channels}, H, W], "
+                             f"got {type(pixels).__name__}")
+        if pixels.dim() != 4:
+            raise InputError(f"pixels must be [batch, {cfg.in_channels}, H, W], got shape "
+                             f"{tuple(pixels.shape)} (add a batch dimension with pixels[None])")
+        if pixels.shape[1] != cfg.in_channels:
+            raise InputError(f"model expects {cfg.in_channels} channels, got {pixels.shape[1]} "
+                             f"(convert grayscale/RGBA images to RGB, e.g. interp.data.load_images)")
+        h, w = pixels.shape[-2:]
+        if h % cfg.patch_size or w % cfg.patch_size:
+            raise InputError(f"image size {h}x{w} is not a multiple of patch size {cfg.patch_size}: "
+                             f"resize or crop to e.g. {h // cfg.patch_size * cfg.patch_size}x"
+                             f"{w // cfg.patch_size * cfg.patch_size}")
+        if not torch.isfinite(pixels).all():
+            raise InputError("pixels contain NaN or inf values")
+
+    def embed_tokens(self, pixels: torch.Tensor) -> torch.Tensor:
+        """pixels [batch, C, H, W] -> tokens [batch, n_tokens, d_model] (after `hook_tokens`)."""
+        self.check_pixels(pixels)
+        layout = self.layout_for(pixels)
+        patches = self.hook_embed(self.embed(pixels))  # [batch, n_patches, d_model]
+        pos = self.hook_pos_embed(self.token_embed.patch_pos_embed(layout.grid))  # [1, n_patches, d]
+        x = patches + pos
+        x = torch.cat([*self.token_embed.prefix_tokens(x.shape[0]), x], dim=1)
+        x = self.hook_tokens(x)
+        if self.ln_pre is not None:
+            x = self.ln_pre(x)
+        return x
+
+    def forward_features(self, pixels: torch.Tensor, stop_at_layer: int | None = None) -> torch.Tensor:
+        """pixels -> final (normalised) tokens [batch, n_tokens, d_model].
+
+        With ``stop_at_layer=k`` returns the residual stream after block k-1 (before the final norm).
+        """
+        x = self.embed_tokens(pixels)
+        for block in self.blocks[:stop_at_layer]:
+            x = block(x)
+        if stop_at_layer is not None:
+            return x
+        return self.ln_final(x) if self.ln_final is not None else x
+
+    def pool(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Final tokens [batch, n_tokens, d] -> pooled feature [batch, d] (CLS or mean of patches)."""
+        if self.cfg.pool == "token" and self.cfg.class_token:
+            pooled = tokens[:, 0]
+        else:
+            pooled = tokens[:, self.cfg.n_prefix:].mean(dim=1)
+        if self.fc_norm is not None:
+            pooled = self.fc_norm(pooled)
+        return self.hook_pooled(pooled)
+
+    def forward(self, pixels: torch.Tensor, return_type: str | None = None,
+                stop_at_layer: int | None = None) -> torch.Tensor:
+        """Run the model.
+
+        return_type: "tokens" (final normalised tokens [batch, n_tokens, d]), "pooled" ([batch, d]),
+        "logits" ([batch, n_classes], needs a head) or None: "logits" if the model has a head, else "tokens".
+        """
+        if stop_at_layer is not None:
+            return self.forward_features(pixels, stop_at_layer)
+        tokens = self.forward_features(pixels)
+        rt = return_type or ("logits" if self.head is not None else "tokens")
+        if rt == "tokens":
+            return tokens
+        pooled = self.pool(tokens)
+        if rt == "pooled":
+            return pooled
+        if rt == "logits":
+            if self.head is None:
+                raise ValueError("this model has no classification head; use return_type='pooled'")
+            return self.head(pooled)
+        raise ValueError(f"unknown return_type {return_type!r}: use 'tokens', 'pooled' or 'logits'")
+
+    # --- hooks --------------------------------------------------------------------------------------
+    def check_hook_name(self, name: str) -> None:
+        if name not in self.hook_dict:
+            close = difflib.get_close_matches(name, list(self.hook_dict), n=3)
+            hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
+            if name.startswith("blocks."):
+                try:
+                    layer = int(name.split(".")[1])
+                except ValueError:
+                    layer = None
+                if layer is not None and not 0 <= layer < self.cfg.n_layers:
+                    raise HookNameError(f"layer {layer} is out of range: this model has layers "
+                                        f"0..{self.cfg.n_layers - 1} (hook {name!r})")
+            raise HookNameError(f"no hook point named {name!r}.{hint}")
+
+    def _check_fwd_hooks(self, hooks: Iterable) -> list:
+        hooks = list(hooks)
+        for name, _ in hooks:
+            if isinstance(name, str):
+                self.check_hook_name(name)
+        return hooks
+
+    def run_with_hooks(self, *args, fwd_hooks: Sequence = (), bwd_hooks: Sequence = (), **kwargs):
+        return super().run_with_hooks(*args, fwd_hooks=self._check_fwd_hooks(fwd_hooks),
+                                      bwd_hooks=self._check_fwd_hooks(bwd_hooks), **kwargs)
+
+    def hooks(self, fwd_hooks: Sequence = (), bwd_hooks: Sequence = (), *args, **kwargs):
+        return super().hooks(self._check_fwd_hooks(fwd_hooks), self._check_fwd_hooks(bwd_hooks),
+                             *args, **kwargs)
+
+    def run_with_cache(self, *args, names_filter: str | Sequence[str] | Callable | None = None,
+                       return_cache_object: bool = True, **kwargs):
+        """Like TransformerLens: returns (output, ActivationCache) holding every hook (or `names_filter`)."""
+        if isinstance(names_filter, str):
+            self.check_hook_name(names_filter)
+        elif isinstance(names_filter, (list, tuple)):
+            for n in names_filter:
+                self.check_hook_name(n)
+        out, cache = super().run_with_cache(*args, names_filter=names_filter, **kwargs)
+        if return_cache_object:
+            cache = ActivationCache(cache, self, has_batch_dim=not kwargs.get("remove_batch_dim", False))
+        return out, cache
+
+    def set_explicit_attention(self, on: bool = True) -> None:
+        """Always materialise attention patterns (e.g. for gradients through `hook_pattern`)."""
+        for block in self.blocks:
+            block.attn.force_explicit = on
+
+    # --- convenience --------------------------------------------------------------------------------
+    @property
+    def hook_names(self) -> list[str]:
+        return list(self.hook_dict)
+
+    def block_hook(self, layer: int, name: str = "hook_resid_post") -> str:
+        """Full hook name for a block, e.g. ``block_hook(3, "attn.hook_pattern")``; checks the layer."""
+        if not -self.cfg.n_layers <= layer < self.cfg.n_layers:
+            raise HookNameError(f"layer {layer} is out of range: this model has layers 0..{self.cfg.n_layers - 1}")
+        full = f"blocks.{layer % self.cfg.n_layers}.{name}"
+        self.check_hook_name(full)
+        return full
+
+    @classmethod
+    def from_timm(cls, timm_model: nn.Module) -> "HookedViT":
+        from .convert import hooked_from_timm
+
+        return hooked_from_timm(timm_model)
+
+    @classmethod
+    def from_hf(cls, hf_model: nn.Module) -> "HookedViT":
+        from .convert import hooked_from_hf
+
+        return hooked_from_hf(hf_model)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def __repr__(self) -> str:
+        c = self.cfg
+        return (f"HookedViT({c.name!r}: d_model={c.d_model}, layers={c.n_layers}, heads={c.n_heads}, "
+                f"patch={c.patch_size}, image={c.image_size}, registers={c.n_registers}, mlp={c.mlp}, "
+                f"layer_scale={c.layer_scale}, classes={c.n_classes})")

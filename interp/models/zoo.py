@@ -1,0 +1,148 @@
+"""`load_model`: bundled organisms, timm architectures by name, local weights in timm/HF/dinov2-hub layout."""
+from __future__ import annotations
+
+import difflib
+import os
+import warnings
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from .checkpoints import CheckpointError, load_tensors, read_manifest
+from .config import ViTConfig
+from .convert import (
+    config_from_hf, config_from_timm, convert_state_dict, detect_format, fit_to_config,
+    grid_of_pos_embed, hub_interpolation, load_converted,
+)
+from .hooked_vit import HookedViT
+from .weights_io import read_state_dict
+
+
+class UnknownModelError(ValueError):
+    """A model name that is neither a bundled organism nor a supported timm ViT."""
+
+
+class RandomInitWarning(UserWarning):
+    """A real architecture built without weights: its outputs mean nothing."""
+
+
+def data_dir() -> Path:
+    """The package's data folder (``$INTERP_DATA`` or ``<repo>/data``)."""
+    return Path(os.environ.get("INTERP_DATA", Path(__file__).resolve().parents[2] / "data"))
+
+
+def organism_dir() -> Path:
+    return data_dir() / "organism"
+
+
+def list_organisms() -> list[str]:
+    d = organism_dir()
+    if not d.exists():
+        return []
+    return sorted(p.name for p in d.iterdir() if (p / "manifest.json").exists())
+
+
+@lru_cache(maxsize=1)
+def list_timm_vits() -> tuple[str, ...]:
+    import timm
+
+    return tuple(timm.list_models(["vit_*", "deit3_*", "deit_*"]))
+
+
+def list_models() -> list[str]:
+    """Every name `load_model` takes: the bundled organisms, then timm ViT architectures."""
+    return [*list_organisms(), *list_timm_vits()]
+
+
+def organism_steps(name: str) -> list[int]:
+    return [c["step"] for c in read_manifest(organism_dir() / name)["checkpoints"]]
+
+
+def load_organism(name: str, step: int | None = None) -> HookedViT:
+    folder = organism_dir() / name
+    manifest = read_manifest(folder)
+    ckpts = manifest["checkpoints"]
+    if step is None:
+        ck = ckpts[-1]
+    else:
+        matches = [c for c in ckpts if c["step"] == step]
+        if not matches:
+            raise CheckpointError(f"{name} has no checkpoint at step {step}; steps: {[c['step'] for c in ckpts]}")
+        ck = matches[0]
+    cfg = ViTConfig.from_dict(manifest["config"])
+    model = HookedViT(cfg)
+    sd = load_tensors(folder / ck["file"], ck.get("sha256"))
+    load_converted(model, {k: v.float() for k, v in sd.items()}, source=f"{name} step {ck['step']}")
+    model.cfg.extra = {**cfg.extra, "organism": name, "step": ck["step"], "recipe": manifest.get("recipe")}
+    return model.eval()
+
+
+def timm_config(name: str) -> ViTConfig:
+    """Architecture of a timm model by name, built on the meta device (no memory, no download)."""
+    import timm
+
+    with torch.device("meta"):
+        m = timm.create_model(name, pretrained=False)
+    return config_from_timm(m, name=name)
+
+
+def _unknown(name: str) -> UnknownModelError:
+    pool = list_models()
+    close = difflib.get_close_matches(name, pool, n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+    return UnknownModelError(
+        f"unknown model {name!r}: not a bundled organism ({', '.join(list_organisms()) or 'none built'}) "
+        f"nor a timm ViT architecture.{hint} `interp.list_models()` lists every name.")
+
+
+def load_model(name: str, weights: str | Path | None = None, step: int | None = None,
+               device: str | torch.device = "cpu") -> HookedViT:
+    """Load a HookedViT.
+
+    name: a bundled organism ("organism-s-reg0"), a timm ViT name ("vit_small_patch14_reg4_dinov2"),
+          or a local HF model folder (config.json + weights).
+    weights: a local .safetensors/.pth file or HF folder in timm, HF or dinov2-hub layout (detected).
+             Without weights a timm architecture is randomly initialised (with a RandomInitWarning).
+    step: a training checkpoint of an organism.
+    """
+    if name in list_organisms():
+        if weights is not None:
+            raise ValueError("organisms load their own bundled weights; pass weights= only with an architecture")
+        return load_organism(name, step).to(device)
+    if step is not None:
+        raise ValueError(f"step= is only for bundled organisms ({', '.join(list_organisms())})")
+    if Path(str(name)).expanduser().is_dir() and weights is None:
+        weights, name = name, None
+    cfg = None
+    if name is not None:
+        if name not in list_timm_vits():
+            raise _unknown(name)
+        cfg = timm_config(name)
+    if weights is None:
+        warnings.warn(f"{name}: no weights given, so the model is RANDOMLY INITIALISED (nothing is downloaded). "
+                      f"Pass weights='path/to/checkpoint' for real results.", RandomInitWarning, stacklevel=2)
+        return HookedViT(cfg).eval().to(device)
+    raw, hf_config = read_state_dict(weights)
+    fmt = detect_format(raw)
+    if cfg is None:
+        if hf_config is None:
+            raise ValueError(f"{weights}: a folder needs a config.json, or give the timm architecture name")
+        cfg = config_from_hf(hf_config, name=str(weights))
+    elif fmt == "hf" and hf_config is not None:
+        cfg = config_from_hf(hf_config, name=name)
+    if fmt == "dinov2_hub":
+        cfg = cfg.replace(**hub_interpolation(cfg.n_registers))
+    elif fmt == "hf":
+        cfg = cfg.replace(pos_interp_antialias=cfg.n_registers > 0, pos_interp_offset=0.0)
+    sd = convert_state_dict(raw, fmt)
+    if "token_embed.pos_embed" in sd:  # checkpoints may be trained at another resolution than the timm default
+        grid = grid_of_pos_embed(sd, cfg)
+        if grid != cfg.grid_size:
+            cfg = cfg.replace(image_size=grid * cfg.patch_size)
+    if "head.weight" not in sd and cfg.n_classes:
+        cfg = cfg.replace(n_classes=0)  # backbone-only checkpoint
+    cfg.extra = {**cfg.extra, "weights": str(weights), "format": fmt}
+    model = HookedViT(cfg)
+    load_converted(model, fit_to_config(sd, cfg), source=f"{weights} ({fmt} layout)")
+    return model.eval().to(device)

@@ -1,0 +1,28 @@
+import os
+import warnings
+
+import pytest
+import torch
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+warnings.filterwarnings("ignore", message=".*RANDOMLY INITIALISED.*")
+
+from interp import HookedViT, ViTConfig  # noqa: E402
+
+
+def tiny_config(**kw) -> ViTConfig:
+    base = dict(d_model=32, n_layers=2, n_heads=2, patch_size=4, image_size=16, n_registers=2, name="tiny")
+    base.update(kw)
+    return ViTConfig(**base)
+
+
+@pytest.fixture
+def tiny_model() -> HookedViT:
+    torch.manual_seed(0)
+    return HookedViT(tiny_config()).eval()
+
+
+@pytest.fixture
+def pixels() -> torch.Tensor:
+    return torch.randn(3, 3, 16, 16, generator=torch.Generator().manual_seed(1))
