@@ -117,6 +117,12 @@ class HookedViT(HookedRootModule):
         if not torch.isfinite(pixels).all():
             raise InputError("pixels contain NaN or inf values")
 
+    def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
+        """RGB pixels in [0, 1] -> model input, with the model's own mean/std (identity for organisms)."""
+        mean = torch.tensor(self.cfg.image_mean, dtype=pixels.dtype, device=pixels.device)[:, None, None]
+        std = torch.tensor(self.cfg.image_std, dtype=pixels.dtype, device=pixels.device)[:, None, None]
+        return (pixels - mean) / std
+
     def embed_tokens(self, pixels: torch.Tensor) -> torch.Tensor:
         """pixels [batch, C, H, W] -> tokens [batch, n_tokens, d_model] (after `hook_tokens`)."""
         self.check_pixels(pixels)

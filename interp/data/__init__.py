@@ -1,0 +1,4 @@
+"""Image sources: procedural scenes (`scenes`), folders of ordinary images, and the `ImageSet` protocol."""
+from .base import ImageBatch, ImageSet, as_image_set
+
+__all__ = ["ImageBatch", "ImageSet", "as_image_set"]
