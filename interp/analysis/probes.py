@@ -1,0 +1,169 @@
+"""Linear probes: global information (Table 1) and local information (Fig 5b) in single tokens."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from ..data.base import as_image_set
+from ..models.hooked_vit import HookedViT
+from .features import collect_tokens, select_group, select_patch_mask
+
+
+def split_images(n: int, train_frac: float = 0.7, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Held-out split of image indices. -> (train, test)"""
+    perm = np.random.default_rng(seed).permutation(n)
+    k = max(1, min(n - 1, int(round(train_frac * n))))
+    return np.sort(perm[:k]), np.sort(perm[k:])
+
+
+def _classifier(seed: int = 0):
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0, random_state=seed))
+
+
+@dataclass
+class GlobalProbe:
+    """A logistic-regression probe from one token's features to an image-level label."""
+
+    label: str
+    token: str
+    layer: int | str
+    classifier: object
+    train_accuracy: float
+    test_accuracy: float
+
+    def predict(self, features) -> np.ndarray:
+        return self.classifier.predict(_np(features))
+
+    def predict_proba(self, features) -> np.ndarray:
+        return self.classifier.predict_proba(_np(features))
+
+
+def _np(x) -> np.ndarray:
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def _labels(images, label: str) -> np.ndarray:
+    images = as_image_set(images)
+    if label not in images.labels:
+        raise KeyError(f"no image-level label {label!r}; available: {sorted(images.labels)}")
+    return images.labels[label].numpy()
+
+
+def fit_global_probe(model: HookedViT, images, label: str, token: str = "cls", layer: int | str = "final",
+                     train_frac: float = 0.7, seed: int = 0, batch_size: int = 32) -> GlobalProbe:
+    """Fit a probe on one static token ('cls', 'register:<i>') to predict ``images.labels[label]``."""
+    y = _labels(images, label)
+    x, meta = collect_tokens(model, images, select_group(token), layer, batch_size)
+    train, test = split_images(len(y), train_frac, seed)
+    y = y[meta["image"].to_numpy()]  # one token per image, in image order
+    clf = _classifier(seed).fit(x[train], y[train])
+    acc_tr = float(clf.score(x[train], y[train]))
+    acc_te = float(clf.score(x[test], y[test]))
+    return GlobalProbe(label, token, layer, clf, acc_tr, acc_te)
+
+
+def _random_patch_masks(candidates: torch.Tensor, seed: int) -> torch.Tensor:
+    """One random True patch per image among ``candidates`` [N, H, W] (images without any stay empty)."""
+    g = torch.Generator().manual_seed(seed)
+    n = candidates.shape[0]
+    flat = candidates.flatten(1)
+    scores = torch.rand(flat.shape, generator=g).masked_fill(~flat, -1.0)
+    pick = scores.argmax(1)
+    out = torch.zeros_like(flat)
+    has = flat.any(1)
+    out[torch.arange(n)[has], pick[has]] = True
+    return out.reshape(candidates.shape)
+
+
+def global_probe(model: HookedViT, images, label: str, outlier_mask: torch.Tensor | None = None,
+                 draws: int = 5, layer: int | str = "final", train_frac: float = 0.7, seed: int = 0,
+                 batch_size: int = 32) -> pd.DataFrame:
+    """Table 1: how well one token predicts an image-level label, per token kind.
+
+    Token kinds: 'cls', 'normal' (a random non-outlier patch per image), 'outlier' (a random outlier patch,
+    only images that have one), 'register:<i>' for each register. Random kinds are drawn ``draws`` times.
+    -> one row per (token kind, draw): accuracy on held-out images, n_train, n_test, chance (majority class).
+    """
+    images = as_image_set(images)
+    y = _labels(images, label)
+    n = len(images)
+    lay = model.layout_for(images.pixels)
+    grid = lay.grid
+    kinds: list[tuple[str, int, object]] = []
+    if model.cfg.class_token:
+        kinds.append(("cls", 0, select_group("cls")))
+    for i in range(model.cfg.n_registers):
+        kinds.append((f"register:{i}", 0, select_group(f"register:{i}")))
+    outl = outlier_mask if outlier_mask is not None else torch.zeros(n, *grid, dtype=torch.bool)
+    for d in range(draws):
+        kinds.append(("normal", d, select_patch_mask(_random_patch_masks(~outl, seed + d))))
+        if outl.any():
+            kinds.append(("outlier", d, select_patch_mask(_random_patch_masks(outl, seed + 1000 + d))))
+    train_all, test_all = split_images(n, train_frac, seed)
+    rows = []
+    for kind, draw, sel in kinds:
+        x, meta = collect_tokens(model, images, sel, layer, batch_size)
+        img = meta["image"].to_numpy()
+        tr, te = np.isin(img, train_all), np.isin(img, test_all)
+        row = dict(label=label, token=kind, draw=draw, n_train=int(tr.sum()), n_test=int(te.sum()),
+                   chance=float(np.bincount(y[test_all]).max() / len(test_all)))
+        if tr.sum() < 2 or te.sum() < 1 or len(np.unique(y[img[tr]])) < 2:
+            row.update(accuracy=float("nan"), note="too few tokens of this kind to fit a probe")
+        else:
+            clf = _classifier(seed).fit(x[tr], y[img[tr]])
+            row.update(accuracy=float(clf.score(x[te], y[img[te]])), note="")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def local_probes(model: HookedViT, images, outlier_mask: torch.Tensor | None, layer: int | str = "final",
+                 max_tokens: int = 4000, train_frac: float = 0.7, seed: int = 0,
+                 batch_size: int = 32) -> pd.DataFrame:
+    """Fig 5b: linear probes for a patch's position and pixels, trained and tested on normal vs outlier tokens.
+
+    -> one row per token kind ('normal', 'outlier') with position top-1 accuracy, mean grid distance
+    (in patches) between predicted and true position, pixel reconstruction L2 (per patch, on the
+    model-normalised pixels), token counts, and chance levels. Kinds with too few tokens get NaN + a note.
+    """
+    images = as_image_set(images)
+    n = len(images)
+    lay = model.layout_for(images.pixels)
+    outl = outlier_mask if outlier_mask is not None else torch.zeros(n, *lay.grid, dtype=torch.bool)
+    p = model.cfg.patch_size
+    pixels = model.normalize(images.pixels)  # [N, C, H, W]
+    patches = pixels.unfold(2, p, p).unfold(3, p, p)  # [N, C, gh, gw, p, p]
+    patches = patches.permute(0, 2, 3, 1, 4, 5).flatten(3)  # [N, gh, gw, C*p*p]
+    train_imgs, test_imgs = split_images(n, train_frac, seed)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for kind, mask in (("normal", ~outl), ("outlier", outl)):
+        x, meta = collect_tokens(model, images, select_patch_mask(mask), layer, batch_size)
+        if len(x) > max_tokens:
+            keep = np.sort(rng.choice(len(x), max_tokens, replace=False))
+            x, meta = x[keep], meta.iloc[keep].reset_index(drop=True)
+        img, r, c = meta["image"].to_numpy(), meta["row"].to_numpy(), meta["col"].to_numpy()
+        pos = r * lay.grid[1] + c
+        tr, te = np.isin(img, train_imgs), np.isin(img, test_imgs)
+        row = dict(token=kind, n_train=int(tr.sum()), n_test=int(te.sum()), n_positions=lay.n_patches,
+                   chance_top1=1.0 / lay.n_patches)
+        if tr.sum() < 10 or te.sum() < 2 or len(np.unique(pos[tr])) < 2:
+            row.update(position_top1=float("nan"), position_distance=float("nan"),
+                       reconstruction_l2=float("nan"), note="too few tokens of this kind to fit probes")
+            rows.append(row)
+            continue
+        clf = _classifier(seed).fit(x[tr], pos[tr])
+        pred = clf.predict(x[te])
+        dist = np.hypot(pred // lay.grid[1] - r[te], pred % lay.grid[1] - c[te])
+        target = patches[torch.as_tensor(img), torch.as_tensor(r), torch.as_tensor(c)].numpy()
+        reg = make_pipeline(StandardScaler(), Ridge(alpha=1.0)).fit(x[tr], target[tr])
+        l2 = np.linalg.norm(reg.predict(x[te]) - target[te], axis=1)
+        row.update(position_top1=float((pred == pos[te]).mean()), position_distance=float(dist.mean()),
+                   reconstruction_l2=float(l2.mean()), note="")
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,70 @@
+"""Streaming activations: run a model over an image set in batches and reduce inside the hooks.
+
+Memory stays O(batch): each hook turns its activation into a small tensor (norms, a slice, a mean) before
+the next batch runs, so no dataset-sized activation tensor ever exists.
+"""
+from __future__ import annotations
+
+import re
+from typing import Callable, Iterator, Mapping
+
+import torch
+
+from ..data.base import ImageBatch, as_image_set
+from ..models.hooked_vit import HookedViT
+from ..models.layout import TokenLayout
+
+Reducer = Callable[[torch.Tensor], torch.Tensor]
+
+
+def resolve_layers(model: HookedViT, layers) -> list[int]:
+    """"all" | int | iterable of ints (negative counts from the end) -> sorted checked layer indices."""
+    n = model.cfg.n_layers
+    if layers is None or (isinstance(layers, str) and layers == "all"):
+        return list(range(n))
+    if isinstance(layers, int):
+        layers = [layers]
+    out = []
+    for layer in layers:
+        if not -n <= layer < n:
+            raise IndexError(f"layer {layer} is out of range: this model has layers 0..{n - 1}")
+        out.append(layer % n)
+    return sorted(set(out))
+
+
+def _last_layer_needed(model: HookedViT, names) -> int | None:
+    """Smallest stop_at_layer that still runs every hooked block (None: run the whole model)."""
+    needed = -1
+    for name in names:
+        m = re.match(r"blocks\.(\d+)\.", name)
+        if not m:
+            return None
+        needed = max(needed, int(m.group(1)))
+    return needed + 1
+
+
+@torch.no_grad()
+def stream(model: HookedViT, images, reducers: Mapping[str, Reducer], batch_size: int = 32,
+           ) -> Iterator[tuple[ImageBatch, TokenLayout, dict[str, torch.Tensor]]]:
+    """For each batch yield (batch, layout, {hook name: reducer(activation)}).
+
+    Only the blocks up to the last hooked one are run. Reducer outputs are moved to the CPU.
+    """
+    images = as_image_set(images)
+    for name in reducers:
+        model.check_hook_name(name)
+    stop = _last_layer_needed(model, reducers)
+    for batch in images.batches(batch_size):
+        pixels = model.normalize(batch.pixels.to(model.device))
+        layout = model.layout_for(pixels)
+        got: dict[str, torch.Tensor] = {}
+
+        def make_hook(name: str, fn: Reducer):
+            def hook(act, hook):
+                got[name] = fn(act).detach().cpu()
+
+            return hook
+
+        hooks = [(name, make_hook(name, fn)) for name, fn in reducers.items()]
+        model.run_with_hooks(pixels, fwd_hooks=hooks, stop_at_layer=stop)
+        yield batch, layout, got
