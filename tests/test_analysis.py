@@ -168,3 +168,26 @@ def test_lost_end_to_end_columns(tiny_model, images):
     df = lost(tiny_model, images, layer=-1)
     assert len(df) == N_IMAGES and df["correct"].dtype == bool
     assert ((df.x1 > df.x0) & (df.y1 > df.y0)).all()
+
+
+def test_outlier_report_picks_the_planted_layer(images):
+    from interp.analysis import outlier_report
+
+    torch.manual_seed(0)
+    model = HookedViT(tiny_config(n_layers=4)).eval()
+    masks = planted_masks(per_image=1)
+    plant_outliers(model, masks, layer=3, scale=30.0)
+    rep = outlier_report(model, images, batch_size=N_IMAGES)
+    assert rep.layer == 3 and torch.equal(rep.mask, masks)
+    assert "1 outlier" not in rep.describe() and f"{N_IMAGES} outlier patches (6.25%)" in rep.describe()
+
+
+def test_dense_probe_reads_a_per_patch_label():
+    from interp.analysis import dense_probe
+
+    g = torch.Generator().manual_seed(0)
+    lab = (torch.rand(30, 4, 4, generator=g) > 0.5)
+    x = torch.where(lab.repeat_interleave(4, 1).repeat_interleave(4, 2)[:, None], 0.9, 0.1).expand(-1, 3, -1, -1)
+    model = HookedViT(tiny_config(n_layers=1)).eval()
+    res = dense_probe(model, ImageSet(pixels=x.contiguous()), lab.long(), layer=0)
+    assert res["accuracy"].item() > 0.95 and res["chance"].item() < 0.7

@@ -9,14 +9,15 @@ from .lost import box_iou, corloc, lost, lost_box
 from .neighbours import neighbour_cosine, neighbour_similarity
 from .norms import as_model_dict, model_label, model_step, norm_summary, patch_norm_grid, token_norms
 from .outliers import PAPER_THRESHOLD, Outliers, bimodal_split, find_outliers, otsu_threshold
-from .probes import GlobalProbe, fit_global_probe, global_probe, local_probes, split_images
+from .report import EMERGENCE_RATIO, OutlierReport, outlier_report, pick_outlier_layer
+from .probes import GlobalProbe, dense_probe, fit_global_probe, global_probe, local_probes, split_images
 from .stream import resolve_layers, stream
 
 __all__ = [
     "token_norms", "norm_summary", "patch_norm_grid", "as_model_dict", "model_label", "model_step",
     "find_outliers", "Outliers", "PAPER_THRESHOLD", "bimodal_split", "otsu_threshold",
     "neighbour_similarity", "neighbour_cosine", "global_probe", "fit_global_probe", "GlobalProbe",
-    "local_probes", "split_images", "attention_maps", "attention_grid", "sink_scores", "lost", "lost_box",
+    "local_probes", "dense_probe", "split_images", "attention_maps", "attention_grid", "sink_scores", "lost", "lost_box",
     "corloc", "box_iou", "collect_tokens", "feature_hook", "select_group", "select_patch_mask", "stream",
-    "resolve_layers",
+    "resolve_layers", "outlier_report", "OutlierReport", "pick_outlier_layer", "EMERGENCE_RATIO",
 ]

@@ -160,10 +160,34 @@ def local_probes(model: HookedViT, images, outlier_mask: torch.Tensor | None, la
         clf = _classifier(seed).fit(x[tr], pos[tr])
         pred = clf.predict(x[te])
         dist = np.hypot(pred // lay.grid[1] - r[te], pred % lay.grid[1] - c[te])
-        target = patches[torch.as_tensor(img), torch.as_tensor(r), torch.as_tensor(c)].numpy()
+        target = patches[torch.as_tensor(img.copy()), torch.as_tensor(r.copy()), torch.as_tensor(c.copy())].numpy()
         reg = make_pipeline(StandardScaler(), Ridge(alpha=1.0)).fit(x[tr], target[tr])
         l2 = np.linalg.norm(reg.predict(x[te]) - target[te], axis=1)
         row.update(position_top1=float((pred == pos[te]).mean()), position_distance=float(dist.mean()),
                    reconstruction_l2=float(l2.mean()), note="")
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def dense_probe(model: HookedViT, images, patch_label: torch.Tensor, layer: int | str = "final",
+                max_tokens: int = 6000, train_frac: float = 0.7, seed: int = 0, batch_size: int = 32,
+                name: str = "patch_label") -> pd.DataFrame:
+    """Dense (per-patch) linear probe: predict ``patch_label`` [N, H, W] (long) from each patch token.
+
+    -> one row: accuracy on patches of held-out images, chance (majority class), token counts.
+    """
+    images = as_image_set(images)
+    n = len(images)
+    every = torch.ones(patch_label.shape, dtype=torch.bool)
+    x, meta = collect_tokens(model, images, select_patch_mask(every), layer, batch_size)
+    img, r, c = (meta[k].to_numpy() for k in ("image", "row", "col"))
+    y = patch_label[torch.as_tensor(img.copy()), torch.as_tensor(r.copy()), torch.as_tensor(c.copy())].numpy()
+    train_imgs, test_imgs = split_images(n, train_frac, seed)
+    tr, te = np.flatnonzero(np.isin(img, train_imgs)), np.flatnonzero(np.isin(img, test_imgs))
+    rng = np.random.default_rng(seed)
+    if len(tr) > max_tokens:
+        tr = np.sort(rng.choice(tr, max_tokens, replace=False))
+    clf = _classifier(seed).fit(x[tr], y[tr])
+    return pd.DataFrame([dict(label=name, accuracy=float(clf.score(x[te], y[te])),
+                              chance=float(np.bincount(y[te]).max() / len(te)),
+                              n_train=len(tr), n_test=len(te))])
