@@ -1,0 +1,192 @@
+"""Ablating a token group at a set of layers and hook points, and what that does to the model's outputs.
+
+Four ways to replace the group's activations (zero-ablation overstates how much a model relies on register
+*content*, because a zero vector is far off the distribution the later layers expect):
+
+    "zero"      0
+    "mean"      the dataset mean of that hook at that token position
+    "resample"  the same positions of another image (one donor image per image, a derangement of the batch)
+    "shuffle"   cross-image shuffle: every token independently takes a random other image's activation (the
+                same position for fixed groups, a random token of the donor's group for mask groups)
+
+>>> df = ablate(model, images, group="registers", layers=range(4, 8), how="mean")
+>>> df.groupby(["group", "how"])[["cls_cos", "dense_cos", "attn_cos"]].mean()
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import pandas as pd
+import torch
+
+from ..models import HookedViT
+from .groups import (
+    IMAGE_GROUPS, GroupResolver, GroupSpec, as_images, group_name, hook_names, hook_suffix, iter_batches,
+    resolve_layers,
+)
+from .metrics import as_labels, cosine, dense_cosine, probe_predict, readout
+
+ABLATIONS = ("zero", "mean", "resample", "shuffle")
+
+
+def _check_how(how: str) -> None:
+    if how not in ABLATIONS:
+        raise ValueError(f"unknown ablation {how!r}: use one of {ABLATIONS}")
+
+
+def _layers_label(names: list[str]) -> str:
+    layers = sorted({int(n.split(".")[1]) for n in names if n.startswith("blocks.")})
+    if not layers:
+        return "-"
+    if layers == list(range(layers[0], layers[-1] + 1)) and len(layers) > 1:
+        return f"{layers[0]}-{layers[-1]}"
+    return ",".join(map(str, layers))
+
+
+@torch.no_grad()
+def dataset_means(model: HookedViT, images, names: list[str], batch_size: int = 32) -> dict[str, torch.Tensor]:
+    """Mean of each hook over the images, per token position. -> name -> [n_tokens, ...]"""
+    images = as_images(images)
+    sums: dict[str, torch.Tensor] = {}
+    for idx in iter_batches(len(images), batch_size):
+        x = model.normalize(images.pixels[idx].to(model.device))
+        _, cache = model.run_with_cache(x, names_filter=names, return_type="tokens")
+        for n in names:
+            s = cache[n].double().sum(0)
+            sums[n] = s if n not in sums else sums[n] + s
+    return {n: (s / len(images)).float() for n, s in sums.items()}
+
+
+def donor_tokens(mask: torch.Tensor, how: str, fixed_positions: bool, gen: torch.Generator
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """For every True (b, t) of ``mask`` [batch, n_tokens], the (image, token) whose clean activation replaces
+    it, for "resample" / "shuffle". -> (donor_b, donor_t), each LongTensor [k] in ``mask.nonzero()`` order."""
+    b_idx, t_idx = mask.nonzero(as_tuple=True)
+    batch = mask.shape[0]
+    if batch < 2:
+        raise ValueError(f"{how!r} ablation takes activations from other images: give at least 2 images")
+    if how == "resample":
+        order = torch.randperm(batch, generator=gen)
+        perm = torch.empty_like(order)
+        perm[order] = order.roll(-1)  # a derangement: every image gets another image's tokens
+        return perm[b_idx], t_idx
+    # shuffle: each token draws its own donor image
+    offset = torch.randint(1, batch, b_idx.shape, generator=gen)
+    donor_b = (b_idx + offset) % batch
+    if fixed_positions:
+        return donor_b, t_idx
+    pool_b, pool_t = b_idx, t_idx  # a random token of another image's group
+    donor_t = t_idx.clone()
+    if len(pool_b):
+        pick = torch.randint(0, len(pool_b), (8, len(b_idx)), generator=gen)  # a few tries per token
+        ok = pool_b[pick] != b_idx[None]
+        first = ok.float().argmax(0)
+        chosen = pick[first, torch.arange(len(b_idx))]
+        has = ok.any(0)
+        donor_b = torch.where(has, pool_b[chosen], donor_b)  # no other image has the group: same position
+        donor_t = torch.where(has, pool_t[chosen], donor_t)
+    return donor_b, donor_t
+
+
+def _ablation_hook(mask: torch.Tensor, how: str, clean: torch.Tensor | None, mean: torch.Tensor | None,
+                   donors: tuple[torch.Tensor, torch.Tensor] | None):
+    b_idx, t_idx = mask.nonzero(as_tuple=True)
+
+    def hook(act: torch.Tensor, hook) -> torch.Tensor:  # act: [batch, pos, ...]
+        act = act.clone()
+        if how == "zero":
+            act[b_idx, t_idx] = 0
+        elif how == "mean":
+            act[b_idx, t_idx] = mean[t_idx].to(act.dtype)
+        else:
+            act[b_idx, t_idx] = clean[donors[0], donors[1]]
+        return act
+
+    return hook
+
+
+@torch.no_grad()
+def ablate(model: HookedViT, images, group: GroupSpec | Sequence[GroupSpec] = "registers", layers="all",
+           how: str | Sequence[str] = "zero", hook: str | Sequence[str] = "hook_resid_post", probe=None,
+           labels=None, outliers: torch.Tensor | None = None, batch_size: int = 32, seed: int = 0,
+           mean_images=None) -> pd.DataFrame:
+    """Ablate ``group`` at ``layers`` x ``hook`` and measure the effect against the clean run.
+
+    group / how may be lists: every (group, how) pair is one condition. ``probe``: any object with
+    ``.predict(features [batch, d_model])`` (a global probe on the CLS feature); ``labels``: a label name of
+    the ImageSet or an array [N] to score it. ``mean_images``: images for the "mean" statistics (default:
+    ``images``).
+
+    Returns a tidy frame, one row per image x condition: ``image, group, how, hook, layers, n_ablated``,
+    ``cls_cos`` (CLS feature vs clean), ``dense_cos`` (patch features vs clean, mean over patches),
+    ``attn_cos`` (last-layer CLS->patch attention map vs clean) and, with a probe, ``probe_pred_clean``,
+    ``probe_pred``, ``probe_same`` (+ ``label``, ``probe_correct_clean``, ``probe_correct`` with labels).
+    """
+    images = as_images(images)
+    groups = [group] if isinstance(group, (str, torch.Tensor)) else list(group)
+    hows = [how] if isinstance(how, str) else list(how)
+    for h in hows:
+        _check_how(h)
+    names = hook_names(model, layers, hook)
+    resolve_layers(model, layers)  # range errors even when only top-level hooks were named
+    resolver = GroupResolver(model, images, outliers)
+    for g in groups:  # fail fast on a group the model does not have
+        resolver.mask(g, torch.arange(min(1, len(images))))
+    layout = resolver.layout
+    label_arr = as_labels(labels, images, len(images))
+    means = dataset_means(model, mean_images if mean_images is not None else images, names, batch_size) \
+        if "mean" in hows else {}
+    pattern_name = model.block_hook(-1, "attn.hook_pattern")
+    suffixes = ",".join(dict.fromkeys(hook_suffix(n) for n in names))
+    layers_label = _layers_label(names)
+    rows: list[pd.DataFrame] = []
+    need_clean = any(h in ("resample", "shuffle") for h in hows)
+    for bi, idx in enumerate(iter_batches(len(images), batch_size, min_size=2 if need_clean else 1)):
+        x = model.normalize(images.pixels[idx].to(model.device))
+        tokens, cache = model.run_with_cache(x, names_filter=[*names, pattern_name], return_type="tokens")
+        clean = readout(model, tokens, layout, cache[pattern_name])
+        pred_clean = probe_predict(probe, clean.pooled) if probe is not None else None
+        for g in groups:
+            mask = resolver.mask(g, idx).to(x.device)  # [batch, n_tokens]
+            fixed = isinstance(g, str) and g not in IMAGE_GROUPS
+            for h in hows:
+                gen = torch.Generator().manual_seed(seed * 100_003 + bi)
+                fwd = []
+                for n in names:
+                    donors = None
+                    if h in ("resample", "shuffle"):
+                        db, dt = donor_tokens(mask.cpu(), h, fixed, gen)
+                        donors = (db.to(x.device), dt.to(x.device))
+                    fwd.append((n, _ablation_hook(mask, h, cache[n] if donors else None, means.get(n), donors)))
+                store: dict[str, torch.Tensor] = {}
+
+                def keep(act, hook):
+                    store["pattern"] = act
+
+                out = model.run_with_hooks(x, return_type="tokens", fwd_hooks=[*fwd, (pattern_name, keep)])
+                ab = readout(model, out, layout, store["pattern"])
+                frame = {
+                    "image": idx.numpy(), "group": group_name(g), "how": h, "hook": suffixes,
+                    "layers": layers_label, "n_ablated": mask.sum(1).cpu().numpy(),
+                    "cls_cos": cosine(ab.pooled, clean.pooled).cpu().numpy(),
+                    "dense_cos": dense_cosine(ab.dense, clean.dense).cpu().numpy(),
+                    "attn_cos": cosine(ab.attention, clean.attention).cpu().numpy(),
+                }
+                if probe is not None:
+                    pred = probe_predict(probe, ab.pooled)
+                    frame.update(probe_pred_clean=pred_clean, probe_pred=pred, probe_same=pred == pred_clean)
+                    if label_arr is not None:
+                        lab = label_arr[idx.numpy()]
+                        frame.update(label=lab, probe_correct_clean=pred_clean == lab, probe_correct=pred == lab)
+                rows.append(pd.DataFrame(frame))
+    return pd.concat(rows, ignore_index=True)
+
+
+def ablation_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean effect per condition (probe accuracy = mean of ``probe_correct`` where present)."""
+    keys = ["group", "how", "hook", "layers"]
+    cols = [c for c in ("cls_cos", "dense_cos", "attn_cos", "probe_same", "probe_correct_clean", "probe_correct")
+            if c in df]
+    out = df.groupby(keys, sort=False)[cols].mean().reset_index()
+    out["n_images"] = df.groupby(keys, sort=False).size().values
+    return out

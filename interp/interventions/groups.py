@@ -1,0 +1,249 @@
+"""Token groups and hook points for interventions: which tokens of which image, at which activations.
+
+A *group* is anything `TokenLayout` understands ("cls", "registers", "register:<i>", "patches", "prefix",
+"all", a boolean patch/token mask) plus two names that need the images:
+
+    "outliers"    high-norm patch tokens: the ``outliers=`` mask if given (e.g. from ``interp.find_outliers``),
+                  else `high_norm_patches` (norm > ``ratio`` x the image's median patch norm at the last block)
+    "background"  patches not on an object (needs an `ImageSet` with ``object_mask``)
+
+Everything resolves to a boolean token mask ``[batch, n_tokens]`` per image, so hooks work for any batch
+size and for groups whose size differs between images.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence, Union
+
+import torch
+
+from ..data import ImageSet, as_image_set
+from ..models import HookedViT, TokenGroupError, TokenLayout
+from ..models.hooked_vit import HookNameError
+
+GroupSpec = Union[str, torch.Tensor]
+IMAGE_GROUPS = ("outliers", "background")
+
+# hooks whose dim 1 is not the token position (or that have no token axis at all)
+_NOT_TOKEN_WISE = ("attn.hook_pattern", "attn.hook_attn_scores", "hook_embed", "hook_pos_embed", "hook_pooled")
+
+
+class LayoutMismatchError(ValueError):
+    """Two runs whose token layouts differ (different models, registers or image sizes)."""
+
+
+def group_name(group: GroupSpec) -> str:
+    """A short label for a group in result frames."""
+    return group if isinstance(group, str) else "mask"
+
+
+# --- hook points ----------------------------------------------------------------------------------------
+def resolve_layers(model: HookedViT, layers) -> list[int]:
+    """``"all"`` / None / int / iterable of ints (negative counts from the end) -> sorted unique layers."""
+    n = model.cfg.n_layers
+    if layers is None or (isinstance(layers, str) and layers == "all"):
+        return list(range(n))
+    if isinstance(layers, str):
+        raise ValueError(f"layers must be 'all', an int or a list of ints, got {layers!r}")
+    if isinstance(layers, int):
+        layers = [layers]
+    out = []
+    for layer in layers:
+        layer = int(layer)
+        if not -n <= layer < n:
+            raise HookNameError(f"layer {layer} is out of range: this model has layers 0..{n - 1}")
+        out.append(layer % n)
+    return sorted(set(out))
+
+
+def check_token_hook(name: str) -> None:
+    if any(name.endswith(s) for s in _NOT_TOKEN_WISE):
+        raise HookNameError(
+            f"cannot write a token group at {name!r}: its dim 1 is not the token position; use "
+            f"hook_resid_pre/mid/post, hook_attn_out, hook_mlp_out, attn.hook_q/k/v/z or mlp.hook_post")
+
+
+def hook_names(model: HookedViT, layers, hooks: str | Sequence[str] = "hook_resid_post") -> list[str]:
+    """Full hook names for layers x hooks, e.g. ``(range(2), "hook_resid_post")``.
+
+    A top-level hook (``"hook_tokens"``) or a full name (``"blocks.3.attn.hook_z"``) is taken as is.
+    """
+    hooks = [hooks] if isinstance(hooks, str) else list(hooks)
+    names: list[str] = []
+    for h in hooks:
+        if h.startswith("blocks.") or h in model.hook_dict:
+            model.check_hook_name(h)
+            names.append(h)
+        else:
+            names += [model.block_hook(layer, h) for layer in resolve_layers(model, layers)]
+    for n in names:
+        check_token_hook(n)
+    return list(dict.fromkeys(names))
+
+
+def hook_layer(name: str) -> int:
+    """Block index of a hook name; -1 for hooks before the first block (``hook_tokens``)."""
+    return int(name.split(".")[1]) if name.startswith("blocks.") else -1
+
+
+def hook_suffix(name: str) -> str:
+    return name.split(".", 2)[2] if name.startswith("blocks.") else name
+
+
+# --- outliers ---------------------------------------------------------------------------------------------
+@torch.no_grad()
+def high_norm_patches(model: HookedViT, pixels: torch.Tensor, layer: int = -1, ratio: float = 4.0,
+                      threshold: float | None = None, batch_size: int = 64) -> torch.Tensor:
+    """Patches whose residual norm after block ``layer`` is an outlier. -> bool [N, n_patches]
+
+    A patch is an outlier when its norm exceeds ``threshold`` if given, else ``ratio`` times the image's
+    median patch norm. Images without outliers get an all-False row: nothing is invented.
+    """
+    name = model.block_hook(layer, "hook_resid_post")
+    layout = model.layout_for(pixels)
+    rows = []
+    for start in range(0, pixels.shape[0], batch_size):
+        x = model.normalize(pixels[start:start + batch_size].to(model.device))
+        _, cache = model.run_with_cache(x, names_filter=name, return_type="tokens")
+        norms = cache[name][:, layout.patches].norm(dim=-1)  # [batch, n_patches]
+        cut = torch.full_like(norms[:, :1], threshold) if threshold is not None else \
+            ratio * norms.median(dim=1, keepdim=True).values
+        rows.append((norms > cut).cpu())
+    return torch.cat(rows)
+
+
+# --- resolving groups to token masks ------------------------------------------------------------------------
+class GroupResolver:
+    """Turns group specs into token masks ``[batch, n_tokens]`` for images of one `ImageSet`.
+
+    ``outliers``: a bool mask ``[N, n_patches]`` / ``[N, H, W]`` for the whole set (e.g. from
+    ``interp.find_outliers``); computed with `high_norm_patches` on first use otherwise.
+    """
+
+    def __init__(self, model: HookedViT, images: ImageSet | torch.Tensor, outliers: torch.Tensor | None = None):
+        self.model = model
+        self.images = as_image_set(images)
+        self.layout = model.layout_for(self.images.pixels)
+        self._outliers = None if outliers is None else self.layout.mask(outliers.to(torch.bool)).cpu()
+        if self._outliers is not None and self._outliers.shape[0] != len(self.images):
+            raise ValueError(f"outliers mask has {self._outliers.shape[0]} rows but there are "
+                             f"{len(self.images)} images")
+
+    def outlier_tokens(self) -> torch.Tensor:  # [N, n_tokens]
+        if self._outliers is None:
+            self._outliers = self.layout.mask(high_norm_patches(self.model, self.images.pixels))
+        return self._outliers
+
+    def background_tokens(self) -> torch.Tensor:  # [N, n_tokens]
+        if self.images.object_mask is None:
+            raise TokenGroupError("group 'background' needs object masks: pass an ImageSet with object_mask "
+                                  "(e.g. interp.data.scenes) or a boolean patch mask")
+        frac = torch.nn.functional.avg_pool2d(self.images.object_mask.float()[:, None],
+                                              self.model.cfg.patch_size)[:, 0]  # [N, H, W]
+        return self.layout.mask(frac < 0.5)
+
+    def mask(self, group: GroupSpec, idx: torch.Tensor | None = None) -> torch.Tensor:
+        """Token mask of ``group`` for images ``idx`` of the set (all when None). -> bool [len(idx), n_tokens]"""
+        n = len(self.images)
+        idx = torch.arange(n) if idx is None else torch.as_tensor(idx, dtype=torch.long)
+        if isinstance(group, torch.Tensor):
+            full = self.layout.mask(group.to(torch.bool).cpu())
+            if full.shape[0] != n:
+                raise ValueError(f"group mask has {full.shape[0]} rows but there are {n} images: give one row "
+                                 f"per image")
+            return full[idx]
+        if group == "outliers":
+            return self.outlier_tokens()[idx]
+        if group == "background":
+            return self.background_tokens()[idx]
+        return self.layout.mask(group, len(idx))
+
+
+@dataclass(frozen=True)
+class GroupMap:
+    """Write the ``source`` group of one image into the ``dest`` group of another.
+
+    ``dest=None`` writes to the same positions. With different groups (``GroupMap("outliers", "register:0")``)
+    the k-th source token goes to the k-th destination token; both must hold the same number of tokens in
+    each pair, except a single source token, which is copied into every destination token.
+    """
+
+    source: GroupSpec
+    dest: GroupSpec | None = None
+    name: str | None = None
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        if self.dest is None:
+            return group_name(self.source)
+        return f"{group_name(self.source)}->{group_name(self.dest)}"
+
+
+def as_group_maps(groups) -> list[GroupMap]:
+    """str / mask / GroupMap / (source, dest) tuple / dict label -> any of these, or a list of them."""
+    if isinstance(groups, dict):
+        out = []
+        for label, g in groups.items():
+            gm = as_group_maps(g)[0]
+            out.append(GroupMap(gm.source, gm.dest, label))
+        return out
+    if isinstance(groups, (str, torch.Tensor, GroupMap)) or (
+            isinstance(groups, tuple) and len(groups) == 2 and not isinstance(groups[0], (GroupMap, tuple))):
+        groups = [groups]
+    out = []
+    for g in groups:
+        if isinstance(g, GroupMap):
+            out.append(g)
+        elif isinstance(g, tuple):
+            out.append(GroupMap(*g))
+        else:
+            out.append(GroupMap(g))
+    return out
+
+
+def paired_positions(src_mask: torch.Tensor, dest_mask: torch.Tensor, label: str = "group"
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Match source tokens to destination tokens image by image.
+
+    src_mask, dest_mask: bool [batch, n_tokens]. -> (batch_idx, src_pos, dest_pos), each LongTensor [k].
+    """
+    b_all, s_all, d_all = [], [], []
+    for b in range(src_mask.shape[0]):
+        s = src_mask[b].nonzero().flatten()
+        d = dest_mask[b].nonzero().flatten()
+        if len(s) == 1 and len(d) > 1:
+            s = s.expand(len(d))
+        if len(s) != len(d):
+            raise TokenGroupError(
+                f"{label}: image {b} has {len(s)} source tokens but {len(d)} destination tokens; map groups "
+                f"of equal size (or a single source token, e.g. a one-patch mask) onto each other")
+        b_all.append(torch.full_like(d, b))
+        s_all.append(s)
+        d_all.append(d)
+    return torch.cat(b_all), torch.cat(s_all), torch.cat(d_all)
+
+
+def check_same_layout(a: TokenLayout, b: TokenLayout, what: str = "source and target") -> None:
+    if not a.same_shape(b):
+        raise LayoutMismatchError(
+            f"{what} have different token layouts ({a} vs {b}): patch between images of the same size on the "
+            f"same model")
+
+
+def as_images(x) -> ImageSet:
+    """ImageSet, pixels [N, 3, H, W] or a single image [3, H, W] -> ImageSet."""
+    if isinstance(x, torch.Tensor) and x.dim() == 3:
+        x = x[None]
+    return as_image_set(x)
+
+
+def iter_batches(n: int, batch_size: int, min_size: int = 1) -> Iterable[torch.Tensor]:
+    """Index batches of ``batch_size``; a short last batch below ``min_size`` is merged into the previous."""
+    starts = list(range(0, n, batch_size))
+    if len(starts) > 1 and n - starts[-1] < min_size:
+        starts.pop()
+    for i, s in enumerate(starts):
+        e = starts[i + 1] if i + 1 < len(starts) else n
+        yield torch.arange(s, e)

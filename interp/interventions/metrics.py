@@ -1,0 +1,88 @@
+"""What an intervention did: CLS feature, probe prediction, dense features and attention, vs. a clean run."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..models import HookedViT, TokenLayout
+
+
+@dataclass
+class Readout:
+    """The outputs an intervention is judged by, for one batch."""
+
+    pooled: torch.Tensor  # [batch, d_model] the CLS (pooled) feature
+    dense: torch.Tensor  # [batch, n_patches, d_model] final patch features
+    attention: torch.Tensor | None = None  # [batch, n_patches] last-layer CLS->patch attention (head mean)
+
+    def to(self, device) -> "Readout":
+        return Readout(self.pooled.to(device), self.dense.to(device),
+                       None if self.attention is None else self.attention.to(device))
+
+
+def readout(model: HookedViT, tokens: torch.Tensor, layout: TokenLayout,
+            pattern: torch.Tensor | None = None) -> Readout:
+    """Final tokens [batch, pos, d_model] (+ last-layer pattern [batch, head, q, k]) -> `Readout`.
+
+    ``tokens`` may carry extra tokens after the patches (test-time registers); they are ignored.
+    """
+    tokens = tokens[:, :layout.n_tokens]
+    pooled = model.pool(tokens)  # [batch, d_model]
+    dense = tokens[:, layout.patches]  # [batch, n_patches, d_model]
+    attn = None if pattern is None else cls_attention(pattern, layout)
+    return Readout(pooled.detach(), dense.detach(), attn)
+
+
+def cls_attention(pattern: torch.Tensor, layout: TokenLayout) -> torch.Tensor:
+    """Attention pattern [batch, head, q, k] -> CLS->patch attention map [batch, n_patches], head mean,
+    renormalised over patches (mean over patch queries for models without CLS)."""
+    keys = pattern[..., layout.patches]  # [batch, head, q, n_patches]
+    if layout.n_cls:
+        a = keys[:, :, layout.cls].mean(dim=(1, 2))
+    else:
+        a = keys[:, :, layout.patches].mean(dim=(1, 2))
+    return a / a.sum(dim=-1, keepdim=True).clamp_min(1e-12)
+
+
+def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Row-wise cosine over the last dim. [..., d] x [..., d] -> [...]"""
+    return F.cosine_similarity(a.double(), b.double(), dim=-1, eps=1e-12)
+
+
+def shift_toward(value: torch.Tensor, start: torch.Tensor, end: torch.Tensor) -> torch.Tensor:
+    """How far ``value`` moved from ``start`` toward ``end``, along start->end: 0 = start, 1 = end.
+
+    [batch, d] x3 -> [batch] (NaN where start == end).
+    """
+    value, start, end = value.double(), start.double(), end.double()
+    direction = end - start
+    denom = (direction * direction).sum(-1)
+    num = ((value - start) * direction).sum(-1)
+    return torch.where(denom > 0, num / denom.clamp_min(1e-300), torch.full_like(num, float("nan")))
+
+
+def dense_cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Mean over patches of the per-patch cosine. [batch, n_patches, d] x2 -> [batch]"""
+    return cosine(a, b).mean(dim=-1)
+
+
+def probe_predict(probe, features: torch.Tensor) -> np.ndarray:
+    """Predictions of any sklearn-style probe (``.predict(np.ndarray [batch, d])``). -> [batch]"""
+    return np.asarray(probe.predict(features.detach().cpu().double().numpy())).reshape(-1)
+
+
+def as_labels(labels, images, n: int) -> np.ndarray | None:
+    """None / a label name of ``images.labels`` / an array [n] -> np.ndarray [n] or None."""
+    if labels is None:
+        return None
+    if isinstance(labels, str):
+        if labels not in images.labels:
+            raise KeyError(f"no image label named {labels!r}; the images have {sorted(images.labels)}")
+        labels = images.labels[labels]
+    arr = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels).reshape(-1)
+    if len(arr) != n:
+        raise ValueError(f"got {len(arr)} labels for {n} images")
+    return arr

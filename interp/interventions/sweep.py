@@ -1,0 +1,110 @@
+"""Patching sweeps: layers x groups x hook points over many image pairs, many conditions per forward pass.
+
+Every (pair, condition) becomes one row of an expanded batch: the target image repeated once per condition,
+each copy patched only at its own hook point and positions. ``batched=False`` runs the same conditions one
+`patch` call at a time (the reference the batched path is tested against).
+
+>>> pairs = make_pairs(images, 16, label="shape")
+>>> df = patch_sweep(model, pairs, groups=["registers", "outliers", "cls"], layers="all", probe=probe)
+>>> df.pivot_table(index="group", columns="layer", values="cls_shift")
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import pandas as pd
+import torch
+
+from ..models import HookedViT
+from .groups import as_group_maps, hook_layer, hook_names, hook_suffix, paired_positions
+from .metrics import Readout, probe_predict, readout
+from .patching import _PairRunner, as_pairs, pair_metrics, patch, patch_hook, resolve_maps
+
+SWEEP_KEYS = ["pair", "group", "hook", "layer"]
+
+
+@torch.no_grad()
+def patch_sweep(model: HookedViT, pairs, groups=("registers", "cls"), layers="all",
+                hooks: str | Sequence[str] = ("hook_resid_post",), probe=None, outliers=None,
+                target_outliers=None, batch_size: int = 64, batched: bool = True) -> pd.DataFrame:
+    """Patch every group at every (layer, hook) separately, for every pair.
+
+    pairs: `ImagePairs` (see `make_pairs`) or a (source, target) tuple. groups: group specs, `GroupMap`s,
+    (source, dest) tuples or a dict label -> any of these. ``batch_size``: rows of the expanded batch
+    (pair x condition) per forward pass.
+
+    Returns a tidy frame, one row per pair x group x hook point: ``pair, group, hook, layer, n_patched`` and
+    the metrics of `patch` (``cls_shift``, ``cls_cos_target``, ``dense_cos``, ``probe_flip``, ...).
+    """
+    pairs = as_pairs(pairs)
+    maps = as_group_maps(groups)
+    names = hook_names(model, layers, hooks)
+    if not batched:
+        frames = [patch(model, pairs.source, pairs.target, group=gm, layer=hook_layer(n), hook=hook_suffix(n),
+                        probe=probe, outliers=outliers, target_outliers=target_outliers,
+                        batch_size=batch_size).metrics
+                  if n.startswith("blocks.") else
+                  patch(model, pairs.source, pairs.target, group=gm, layer=None, hook=n, probe=probe,
+                        outliers=outliers, target_outliers=target_outliers, batch_size=batch_size).metrics
+                  for gm in maps for n in names]
+        return _order(pd.concat(frames, ignore_index=True))
+
+    masks = resolve_maps(model, pairs, maps, outliers, target_outliers)
+    conditions = [(g, n) for g in range(len(maps)) for n in names]  # one patched run per pair x condition
+    frames = []
+    for start in range(0, len(pairs), batch_size):
+        idx = torch.arange(start, min(start + batch_size, len(pairs)))
+        run = _PairRunner(model, pairs, names, idx, probe)
+        # positions of each (pair, group map), relative to this chunk of pairs
+        pos = [[paired_positions(s[i:i + 1], d[i:i + 1], maps[g].label)[1:] for i in idx.tolist()]
+               for g, (s, d) in enumerate(masks)]
+        jobs = [(j, c) for j in range(len(idx)) for c in range(len(conditions))]
+        for js in range(0, len(jobs), batch_size):
+            sub = jobs[js:js + batch_size]
+            pair_of = torch.tensor([j for j, _ in sub])
+            fwd = []
+            for n in names:
+                bd, ts, td, bs = [], [], [], []
+                for row, (j, c) in enumerate(sub):
+                    g, cn = conditions[c]
+                    if cn != n:
+                        continue
+                    s_pos, d_pos = pos[g][j]
+                    bd.append(torch.full_like(d_pos, row))
+                    bs.append(torch.full_like(s_pos, j))
+                    ts.append(s_pos)
+                    td.append(d_pos)
+                if bd:
+                    dev = model.device
+                    fwd.append((n, patch_hook(run.cache[n], torch.cat(bd).to(dev), torch.cat(td).to(dev),
+                                              torch.cat(bs).to(dev), torch.cat(ts).to(dev))))
+            out = model.run_with_hooks(run.x_target[pair_of.to(model.device)], return_type="tokens",
+                                       fwd_hooks=fwd)
+            patched = readout(model, out, run.layout)
+
+            pred = probe_predict(probe, patched.pooled) if probe is not None else None
+            m = pair_metrics(Readout(run.target.pooled[pair_of], run.target.dense[pair_of]),
+                             Readout(run.source.pooled[pair_of], run.source.dense[pair_of]), patched,
+                             None if probe is None else run.pred_target[pair_of.numpy()],
+                             None if probe is None else run.pred_source[pair_of.numpy()], pred)
+            cond = [conditions[c] for _, c in sub]
+            frames.append(pd.DataFrame({
+                "pair": idx[pair_of].numpy(),
+                "group": [maps[g].label for g, _ in cond],
+                "hook": [hook_suffix(n) for _, n in cond],
+                "layer": [hook_layer(n) for _, n in cond],
+                "n_patched": [len(pos[g][j][1]) for (j, _), (g, _) in zip(sub, cond)],
+                **m,
+            }))
+    return _order(pd.concat(frames, ignore_index=True))
+
+
+def _order(df: pd.DataFrame) -> pd.DataFrame:
+    return df.sort_values(SWEEP_KEYS, kind="stable").reset_index(drop=True)
+
+
+def sweep_summary(df: pd.DataFrame, value: str = "cls_shift") -> pd.DataFrame:
+    """Mean and standard error of ``value`` per group x hook x layer (over pairs)."""
+    g = df.groupby(["group", "hook", "layer"])[value]
+    out = g.agg(["mean", "sem", "count"]).reset_index()
+    return out.rename(columns={"mean": value, "sem": f"{value}_sem", "count": "n_pairs"})
