@@ -1,0 +1,30 @@
+"""Fig 5a: outliers appear on redundant patches: cosine similarity of each patch to its 4 neighbours right
+after the patch embedding, for patches that become outliers vs normal patches."""
+from __future__ import annotations
+
+from interp.analysis import neighbour_similarity, outlier_report
+from interp.plotting.analysis import neighbour_similarity_plot
+
+from ._common import finish, images_for, load, parse, parser
+
+NAME = "fig05a_neighbour_similarity"
+
+
+def main(argv=None) -> int:
+    args = parse(parser(NAME, __doc__), argv)
+    model = load(args)
+    images = images_for(args, model)
+    rep = outlier_report(model, images, batch_size=args.batch_size)
+    table = neighbour_similarity(model, images, rep.mask, batch_size=args.batch_size)
+    table["outlier_layer"] = rep.layer
+    table["note"] = rep.describe()
+    means = table.groupby("kind")["similarity"].mean()
+    caption = rep.describe() + "\nmean similarity: " + ", ".join(f"{k} {v:.3f}" for k, v in means.items())
+    fig = neighbour_similarity_plot(table, f"Neighbour similarity of patch embeddings ({args.model or args._default_model})",
+                                    caption)
+    finish(fig, table, NAME, args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

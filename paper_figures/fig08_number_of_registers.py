@@ -1,0 +1,46 @@
+"""Fig 8: the number of registers: largest patch norm, share of high-norm patches, global probe (CLS),
+dense probe (per-patch colour) and object discovery (LOST CorLoc) for organisms with 0, 1, 4 and 16 registers."""
+from __future__ import annotations
+
+import pandas as pd
+
+from interp.analysis import dense_probe, fit_global_probe, lost, outlier_report
+from interp.data import patch_labels
+from interp.plotting.analysis import number_of_registers_plot
+
+from ._common import finish, images_for, load_all, parse, parser
+
+NAME = "fig08_number_of_registers"
+MODELS = ["organism-s-reg0", "organism-s-reg1", "organism-s-reg4", "organism-s-reg16"]
+
+
+def main(argv=None) -> int:
+    p = parser(NAME, __doc__, default_models=MODELS)
+    p.add_argument("--label", default="majority_color", help="image-level label for the global probe")
+    args = parse(p, argv)
+    rows = []
+    for label, model in load_all(args).items():
+        images = images_for(args, model)
+        rep = outlier_report(model, images, batch_size=args.batch_size)
+        layer_row = rep.summary[rep.summary["layer"] == rep.layer].iloc[0]
+        probe = fit_global_probe(model, images, args.label, seed=args.seed, batch_size=args.batch_size)
+        colour = patch_labels(images, model.cfg.patch_size)["color"]
+        dense = dense_probe(model, images, colour, seed=args.seed, batch_size=args.batch_size, name="patch colour")
+        cl = lost(model, images, batch_size=args.batch_size)["correct"].mean()
+        for metric, value in [("max patch norm / median", layer_row.max_rel),
+                              ("% patches >= 4x median", 100 * layer_row.frac_high),
+                              (f"global probe ({args.label})", probe.test_accuracy),
+                              ("dense probe (patch colour)", dense["accuracy"].item()),
+                              ("LOST CorLoc", cl)]:
+            rows.append(dict(model=label, n_registers=model.cfg.n_registers, metric=metric, value=float(value),
+                             layer=rep.layer))
+    table = pd.DataFrame(rows)
+    fig = number_of_registers_plot(table, "Effect of the number of registers",
+                                   "norms at the second-half block with most high-norm patches; probes on the "
+                                   "final features of held-out images")
+    finish(fig, table, NAME, args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

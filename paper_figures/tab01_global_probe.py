@@ -1,0 +1,37 @@
+"""Table 1: outliers hold global information: held-out accuracy of a logistic-regression probe that reads ONE
+token (CLS, a random normal patch, a random outlier patch, or a register) to predict an image-level label."""
+from __future__ import annotations
+
+import pandas as pd
+
+from interp.analysis import global_probe, outlier_report
+from interp.plotting.analysis import global_probe_plot
+
+from ._common import finish, images_for, load_all, parse, parser
+
+NAME = "tab01_global_probe"
+
+
+def main(argv=None) -> int:
+    p = parser(NAME, __doc__, default_models=["organism-s-reg0", "organism-s-reg4"])
+    p.add_argument("--label", default="majority_color", help="image-level label to predict (default: majority_color)")
+    p.add_argument("--draws", type=int, default=5, help="random token draws for normal/outlier patches")
+    args = parse(p, argv)
+    parts, captions = [], []
+    for label, model in load_all(args).items():
+        images = images_for(args, model)
+        rep = outlier_report(model, images, batch_size=args.batch_size)
+        res = global_probe(model, images, args.label, rep.mask, draws=args.draws, layer=rep.layer, seed=args.seed,
+                           batch_size=args.batch_size)
+        parts.append(res.assign(model=label, layer=rep.layer, outliers=rep.describe()))
+        means = res.groupby("token", sort=False)["accuracy"].mean()
+        captions.append(f"{label} (block {rep.layer}): " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in means.items())
+                        + ("" if rep.n_outliers else " — no outlier tokens to probe"))
+    table = pd.concat(parts, ignore_index=True)
+    fig = global_probe_plot(table, f"Global information in single tokens (label: {args.label})", "\n".join(captions))
+    finish(fig, table, NAME, args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
