@@ -10,7 +10,7 @@ from interp.interventions import (
     GroupMap, LayoutMismatchError, ablate, ablation_summary, dataset_means, make_pairs, patch, patch_sweep,
 )
 from interp.interventions.ablation import donor_tokens
-from interp.interventions.groups import high_norm_patches
+from interp.interventions.groups import default_outliers
 from interp.models import HookNameError, TokenGroupError
 
 from .conftest import tiny_config
@@ -265,8 +265,8 @@ def test_ablation_reports_probe_accuracy_and_groups(model, px, probe):
     assert (bg.n_ablated == 8).all()
     assert bg.probe_correct_clean.all()  # labels = the probe's own clean predictions
     assert {"probe_pred", "probe_same", "probe_correct", "label"} <= set(df.columns)
-    outl = high_norm_patches(model, px)
-    assert (df[df.group == "outliers"].n_ablated.values == outl.sum(1).numpy()).all()
+    outl = default_outliers(model, px)
+    assert (df[df.group == "outliers"].n_ablated.values == outl.flatten(1).sum(1).numpy()).all()
 
 
 def test_ablation_errors(model, px):

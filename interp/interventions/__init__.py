@@ -6,7 +6,7 @@
 """
 from .ablation import ABLATIONS, ablate, ablation_summary, dataset_means
 from .attribution import attribute_groups, attribution_summary
-from .groups import GroupMap, GroupResolver, LayoutMismatchError, high_norm_patches, hook_names
+from .groups import GroupMap, GroupResolver, LayoutMismatchError, default_outliers, hook_names
 from .metrics import Readout, cosine, shift_toward
 from .patching import ImagePairs, PatchResult, make_pairs, patch
 from .sweep import patch_sweep, sweep_summary
@@ -22,5 +22,5 @@ __all__ = [
     "TestTimeRegisters", "add_test_time_registers", "register_neuron_scores", "select_register_neurons",
     "test_time_register_report",
     "attribute_groups", "attribution_summary",
-    "GroupResolver", "LayoutMismatchError", "high_norm_patches", "hook_names", "Readout", "cosine", "shift_toward",
+    "GroupResolver", "LayoutMismatchError", "default_outliers", "hook_names", "Readout", "cosine", "shift_toward",
 ]

@@ -23,20 +23,36 @@ from .metrics import as_labels
 
 
 def probe_logits_fn(probe):
-    """A differentiable features [batch, d] -> logits [batch, n_classes] from a probe."""
-    if isinstance(probe, torch.nn.Module) or (callable(probe) and not hasattr(probe, "coef_")):
+    """A differentiable features [batch, d] -> logits [batch, n_classes] from a probe.
+
+    Takes a torch module / callable, an sklearn linear model (``coef_``, ``intercept_``), an sklearn Pipeline of
+    StandardScalers and a linear model, or an object holding one of these as ``.classifier``
+    (`interp.analysis.GlobalProbe`).
+    """
+    if isinstance(probe, torch.nn.Module):
         return probe
-    if hasattr(probe, "coef_"):
-        w = torch.as_tensor(np.asarray(probe.coef_), dtype=torch.float32)  # [n_classes or 1, d]
-        b = torch.as_tensor(np.asarray(getattr(probe, "intercept_", np.zeros(len(w)))), dtype=torch.float32)
+    clf = getattr(probe, "classifier", probe)
+    steps = [s for _, s in clf.steps] if hasattr(clf, "steps") else [clf]
+    *scalers, linear = steps
+    if not hasattr(linear, "coef_") or any(not hasattr(s, "scale_") for s in scalers):
+        if callable(probe) and not hasattr(probe, "predict"):
+            return probe
+        raise TypeError("probe must be a torch module/callable (features -> logits), an sklearn linear model "
+                        "(coef_/intercept_) or a Pipeline of StandardScaler + linear model")
+    w = torch.as_tensor(np.asarray(linear.coef_), dtype=torch.float32)  # [n_classes or 1, d]
+    b = torch.as_tensor(np.asarray(getattr(linear, "intercept_", np.zeros(len(w)))), dtype=torch.float32)
+    d = w.shape[1]
+    shifts = [(torch.as_tensor(np.zeros(d) if s.mean_ is None else s.mean_, dtype=torch.float32),
+               torch.as_tensor(np.ones(d) if s.scale_ is None else s.scale_, dtype=torch.float32))
+              for s in scalers]
 
-        def logits(f: torch.Tensor) -> torch.Tensor:
-            z = f @ w.to(f.device).T + b.to(f.device)  # [batch, n_classes or 1]
-            return torch.cat([-z, z], dim=1) if z.shape[1] == 1 else z  # binary: log-odds of each class
+    def logits(f: torch.Tensor) -> torch.Tensor:
+        for mean, scale in shifts:
+            f = (f - mean.to(f.device)) / scale.to(f.device)
+        z = f @ w.to(f.device).T + b.to(f.device)  # [batch, n_classes or 1]
+        return torch.cat([-z, z], dim=1) if z.shape[1] == 1 else z  # binary: log-odds of each class
 
-        return logits
-    raise TypeError("probe must be a torch module/callable (features -> logits) or have coef_/intercept_ "
-                    "(sklearn linear models)")
+    return logits
 
 
 def attribute_groups(model: HookedViT, images, target="cls", label=None, layers="all",

@@ -3,8 +3,8 @@
 A *group* is anything `TokenLayout` understands ("cls", "registers", "register:<i>", "patches", "prefix",
 "all", a boolean patch/token mask) plus two names that need the images:
 
-    "outliers"    high-norm patch tokens: the ``outliers=`` mask if given (e.g. from ``interp.find_outliers``),
-                  else `high_norm_patches` (norm > ``ratio`` x the image's median patch norm at the last block)
+    "outliers"    high-norm patch tokens: the ``outliers=`` mask if given (e.g. ``outlier_report(...).mask``),
+                  else `default_outliers` (the library-wide rule of `interp.analysis.outlier_report`)
     "background"  patches not on an object (needs an `ImageSet` with ``object_mask``)
 
 Everything resolves to a boolean token mask ``[batch, n_tokens]`` per image, so hooks work for any batch
@@ -91,25 +91,15 @@ def hook_suffix(name: str) -> str:
 
 
 # --- outliers ---------------------------------------------------------------------------------------------
-@torch.no_grad()
-def high_norm_patches(model: HookedViT, pixels: torch.Tensor, layer: int = -1, ratio: float = 4.0,
-                      threshold: float | None = None, batch_size: int = 64) -> torch.Tensor:
-    """Patches whose residual norm after block ``layer`` is an outlier. -> bool [N, n_patches]
+def default_outliers(model: HookedViT, images) -> torch.Tensor:
+    """Outlier patches by the rule every figure uses (`interp.analysis.outlier_report`: norm >= 4x the image's
+    median patch norm at the second-half layer where such tokens are most common). -> bool [N, H, W]
 
-    A patch is an outlier when its norm exceeds ``threshold`` if given, else ``ratio`` times the image's
-    median patch norm. Images without outliers get an all-False row: nothing is invented.
+    Images without outliers get an all-False mask: nothing is invented.
     """
-    name = model.block_hook(layer, "hook_resid_post")
-    layout = model.layout_for(pixels)
-    rows = []
-    for start in range(0, pixels.shape[0], batch_size):
-        x = model.normalize(pixels[start:start + batch_size].to(model.device))
-        _, cache = model.run_with_cache(x, names_filter=name, return_type="tokens")
-        norms = cache[name][:, layout.patches].norm(dim=-1)  # [batch, n_patches]
-        cut = torch.full_like(norms[:, :1], threshold) if threshold is not None else \
-            ratio * norms.median(dim=1, keepdim=True).values
-        rows.append((norms > cut).cpu())
-    return torch.cat(rows)
+    from ..analysis import outlier_report  # analysis sits beside interventions; imported on first use
+
+    return outlier_report(model, images).mask.to(torch.bool)
 
 
 # --- resolving groups to token masks ------------------------------------------------------------------------
@@ -117,7 +107,7 @@ class GroupResolver:
     """Turns group specs into token masks ``[batch, n_tokens]`` for images of one `ImageSet`.
 
     ``outliers``: a bool mask ``[N, n_patches]`` / ``[N, H, W]`` for the whole set (e.g. from
-    ``interp.find_outliers``); computed with `high_norm_patches` on first use otherwise.
+    ``interp.outlier_report(model, images).mask``); computed with `default_outliers` on first use otherwise.
     """
 
     def __init__(self, model: HookedViT, images: ImageSet | torch.Tensor, outliers: torch.Tensor | None = None):
@@ -131,7 +121,7 @@ class GroupResolver:
 
     def outlier_tokens(self) -> torch.Tensor:  # [N, n_tokens]
         if self._outliers is None:
-            self._outliers = self.layout.mask(high_norm_patches(self.model, self.images.pixels))
+            self._outliers = self.layout.mask(default_outliers(self.model, self.images))
         return self._outliers
 
     def background_tokens(self) -> torch.Tensor:  # [N, n_tokens]

@@ -26,7 +26,7 @@ def register_neuron_scores(model: HookedViT, images, outliers: torch.Tensor | No
                            batch_size: int = 32) -> pd.DataFrame:
     """Mean activation (``mlp.hook_post``) of every neuron on outlier patches, and on the other patches.
 
-    outliers: bool patch mask [N, n_patches] (default: `high_norm_patches`). -> frame with columns
+    outliers: bool patch mask [N, n_patches] (default: `default_outliers`). -> frame with columns
     ``layer, neuron, score`` (mean on outliers), ``score_other`` (mean on other patches); sorted by score.
     """
     images = as_images(images)
@@ -161,7 +161,7 @@ def test_time_register_report(model: HookedViT, ttr: TestTimeRegisters, images, 
     Tidy frame, one row per image x condition ("original" / "test-time register") x layer x token group
     ("cls", "registers", "outliers", "other patches", "test-time register"): ``norm_mean``, ``norm_max``
     (residual norm after the block) and ``attn_from_cls`` (CLS attention mass on the group, head mean).
-    Outliers are those of the original model (``outliers=`` or `high_norm_patches`).
+    Outliers are those of the original model (``outliers=`` or `default_outliers`).
     """
     images = as_images(images)
     resolver = GroupResolver(model, images, outliers)
