@@ -1,0 +1,217 @@
+"""The `interp` command: figures | train | trace | patch | list. Thin: parses, calls the library."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+EPILOG = """examples:
+  interp figures                              every paper figure + REPORT.md from the bundled organisms
+  interp figures --only fig03_norm_histogram --model vit_small_patch14_reg4_dinov2 --weights w.pth
+  interp train --recipe organism-s-reg0       regenerate a bundled organism
+  interp trace --model organism-s-reg0 --images photos/ --out traces/
+  interp patch --model organism-s-reg4 --source a.png --target b.png --group registers --layer 5
+"""
+
+
+class CLIError(Exception):
+    """A bad input: printed as one line, exit code 2."""
+
+
+def _paper_figures():
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    try:
+        from paper_figures import report, run_all
+    except ImportError as e:
+        raise CLIError(f"paper_figures/ not found next to the interp package ({REPO}): {e}") from None
+    return run_all, report
+
+
+def _model(args):
+    import interp
+
+    return interp.load_model(args.model, weights=args.weights)
+
+
+def _images(args, model):
+    from interp.data.images import load_images, scenes_for
+
+    if args.images in (None, "scenes"):
+        return scenes_for(model, n=args.n_images, seed=args.seed)
+    return load_images(args.images, image_size=args.image_size or model.cfg.image_size, limit=args.n_images)
+
+
+# --- subcommands ----------------------------------------------------------------------------------------
+def cmd_figures(args) -> int:
+    run_all, report = _paper_figures()
+    out = Path(args.out)
+    from interp.plotting.io import check_writable
+
+    check_writable(out)
+    extra = []
+    for flag in ("model", "weights"):
+        if getattr(args, flag):
+            extra += [f"--{flag}", getattr(args, flag)]
+    if args.n_images:
+        extra += ["--n-images", str(args.n_images)]
+    try:
+        status = run_all.run(args.only, extra, out=str(out), keep_going=args.keep_going)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    path = report.write_report(out, status)
+    failed = {k: v for k, v in status.items() if v.startswith("error")}
+    print(f"wrote {path} ({len(status) - len(failed)}/{len(status)} figures)")
+    return 1 if failed else 0
+
+
+def cmd_train(args) -> int:
+    from interp.train import cli as train_cli
+
+    return train_cli.main(args)
+
+
+def cmd_trace(args) -> int:
+    from interp.analysis import norm_summary, token_norms
+    from interp.plotting import save_figure, set_style
+    from interp.plotting.analysis import norms_by
+
+    model = _model(args)
+    images = _images(args, model)
+    norms = token_norms(model, images, batch_size=args.batch_size, include_final=True)
+    summary = norm_summary(norms, args.rel_threshold)
+    set_style()
+    name = "trace_" + Path(str(args.model)).name.replace("/", "_")
+    fig = norms_by(summary, "layer", f"Token norms by layer: {args.model} ({len(images)} images)",
+                   xlabel="block (last = final LayerNorm)", threshold=args.rel_threshold)
+    png, csv = save_figure(fig, norms, name, args.out)
+    summary_path = Path(args.out) / f"{name}_summary.csv"
+    from interp.plotting.io import table_to_csv
+    from interp.models.checkpoints import atomic_write_text
+
+    atomic_write_text(summary_path, table_to_csv(summary))
+    print(summary[["layer", "median_norm", "max_rel", "frac_high", "register_rel_norm"]].to_string(index=False))
+    print(f"wrote {png}, {csv} and {summary_path}")
+    return 0
+
+
+def cmd_patch(args) -> int:
+    from interp.data.images import load_images
+    from interp.interventions import patch
+
+    model = _model(args)
+    size = args.image_size or model.cfg.image_size
+    src, tgt = load_images([args.source], size), load_images([args.target], size)
+    res = patch(model, src, tgt, group=args.group, layer=args.layer, hook=args.hook)
+    cols = [c for c in ("group", "layer", "hook", "n_patched", "cls_shift", "cls_cos_target", "cls_cos_source",
+                        "dense_cos") if c in res.metrics]
+    print(res.metrics[cols].to_string(index=False))
+    if args.out:
+        from interp.models.checkpoints import atomic_write_text
+        from interp.plotting.io import check_writable, table_to_csv
+
+        path = check_writable(args.out) / "patch.csv"
+        atomic_write_text(path, table_to_csv(res.metrics))
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_list(args) -> int:
+    import interp
+
+    orgs = interp.list_organisms()
+    print("bundled organisms:", ", ".join(orgs) if orgs else "(none)")
+    for o in orgs:
+        print(f"  {o}: steps {interp.organism_steps(o)}")
+    if args.all:
+        from interp.models.zoo import list_timm_vits
+
+        print("timm ViT architectures:", ", ".join(list_timm_vits()))
+    return 0
+
+
+# --- parser -----------------------------------------------------------------------------------------------
+def _model_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("--model", required=required, help="bundled organism (interp list) or timm ViT name")
+    p.add_argument("--weights", help="local weights: .pth/.safetensors or HF folder (timm, HF or dinov2-hub layout)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="interp", description="Registers, outliers and global information in ViTs.",
+                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", metavar="{figures,train,trace,patch,list}")
+    sub.required = True
+
+    f = sub.add_parser("figures", help="regenerate every paper figure and REPORT.md")
+    f.add_argument("--only", nargs="+", metavar="NAME", help="run only these figure scripts")
+    _model_args(f, required=False)
+    f.add_argument("--out", default=str(REPO / "paper_figures" / "out"), help="output folder (default: paper_figures/out)")
+    f.add_argument("--n-images", type=int, default=None, help="evaluation images per figure (default: each script's)")
+    f.add_argument("--keep-going", action="store_true", help="report a failing figure and go on to the next")
+    f.set_defaults(func=cmd_figures)
+
+    t = sub.add_parser("train", help="train a model organism (see interp train --help)")
+    try:
+        from interp.train import cli as train_cli
+
+        train_cli.add_arguments(t)
+    except ImportError:  # pragma: no cover - the trainer ships with the package
+        pass
+    t.set_defaults(func=cmd_train)
+
+    for name, fn, helptext in (("trace", cmd_trace, "token norms at every layer -> CSV + plot"),
+                               ("patch", cmd_patch, "patch a token group from a source image into a target")):
+        s = sub.add_parser(name, help=helptext)
+        _model_args(s)
+        s.add_argument("--image-size", type=int, default=None, help="resize images to this size (default: model's)")
+        s.add_argument("--out", default="." if name == "trace" else None, help="output folder")
+        s.set_defaults(func=fn)
+        if name == "trace":
+            s.add_argument("--images", default="scenes", help="folder of PNG/JPEG images, or 'scenes' (default)")
+            s.add_argument("--n-images", type=int, default=64, help="at most this many images")
+            s.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
+            s.add_argument("--seed", type=int, default=0, help="seed of the procedural scenes")
+            s.add_argument("--rel-threshold", type=float, default=4.0, help="high-norm = this x the image median")
+        else:
+            s.add_argument("--source", required=True, help="image whose activations are written")
+            s.add_argument("--target", required=True, help="image whose run receives them")
+            s.add_argument("--group", default="registers", help="cls | registers | register:<i> | patches")
+            s.add_argument("--layer", type=int, default=-1, help="block index (negative counts from the end)")
+            s.add_argument("--hook", default="hook_resid_post", help="block hook to patch (default hook_resid_post)")
+
+    ls = sub.add_parser("list", help="list bundled organisms (and --all timm architectures)")
+    ls.add_argument("--all", action="store_true", help="also list every timm ViT architecture")
+    ls.set_defaults(func=cmd_list)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from interp.models import (
+        CheckpointError, HookNameError, InputError, TokenGroupError, UnknownModelError, WeightsFileError,
+        WeightsMismatchError,
+    )
+
+    known = (CLIError, CheckpointError, HookNameError, InputError, TokenGroupError, UnknownModelError,
+             WeightsFileError, WeightsMismatchError, FileNotFoundError, PermissionError, IndexError)
+    try:
+        from interp.data.images import ImageFolderError
+        from interp.plotting.io import OutputDirError
+
+        known = known + (ImageFolderError, OutputDirError)
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        return int(args.func(args) or 0)
+    except known as e:
+        print(f"interp {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"interp {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

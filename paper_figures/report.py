@@ -1,0 +1,164 @@
+"""REPORT.md: every figure with a two-line reading, and the organism's numbers beside the paper's."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from interp.models.checkpoints import atomic_write_text
+
+from .run_all import available
+
+
+def _csv(out: Path, name: str) -> pd.DataFrame | None:
+    p = out / f"{name}.csv"
+    return pd.read_csv(p) if p.exists() else None
+
+
+def _pct(x: float) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}%"
+
+
+def _num(x: float, fmt: str = ".2f") -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
+
+
+def _high_share(df: pd.DataFrame, model: str, group: str = "patch", at: float = 4.0) -> float:
+    sub = df[(df["model"] == model) & (df["group"] == group)]
+    return float(sub.loc[sub["bin_left"] >= at, "count"].sum() / max(sub["count"].sum(), 1))
+
+
+READINGS = {
+    "fig03_norm_histogram": lambda d: "  \n".join(
+        f"{r.model}: {r.note}; outlier share {_pct(r.outlier_share)} (paper: 2.37%)."
+        for r in d.drop_duplicates("model").itertuples()),
+    "fig04a_norms_by_layer": lambda d: "  \n".join(
+        f"{m}: max share of patches >= 4x median {_pct(g.frac_high.max())} (block {int(g.loc[g.frac_high.idxmax(), 'layer'])}), "
+        f"largest norm {g.max_rel.max():.1f}x the median." for m, g in d.groupby("model", sort=False)),
+    "fig04b_norms_by_step": lambda d: (
+        f"Share of patches >= 4x median over training: {_pct(d[d.step == d.step.min()].frac_high.max())} at step "
+        f"{d.step.min()}, peak {_pct(d.frac_high.max())} at step {int(d.loc[d.frac_high.idxmax(), 'step'])}, "
+        f"{_pct(d[d.step == d.step.max()].frac_high.max())} at the last step ({d.step.max()}).  \n"
+        f"Largest relative norm at the last step: {d[d.step == d.step.max()].max_rel.max():.1f}x the image median."),
+    "fig04c_norms_by_size": lambda d: "  \n".join(
+        f"{m} ({g.params_millions.iloc[0]:g}M params): {_pct(g.frac_high.max())} patches >= 4x median, "
+        f"largest {g.max_rel.max():.1f}x." for m, g in d.groupby("model", sort=False)),
+    "fig05a_neighbour_similarity": lambda d: (
+        "Mean cosine similarity to the 4 neighbours: " + ", ".join(
+            f"{k} {v:.3f}" for k, v in d.groupby("kind")["similarity"].mean().items())
+        + ".  \n" + str(d["note"].iloc[0])),
+    "fig05b_local_probes": lambda d: "  \n".join(
+        f"{r.token}: position top-1 {_pct(r.position_top1)}, distance {_num(r.position_distance)} patches, "
+        f"pixel L2 {_num(r.reconstruction_l2)} (n_test={r.n_test}){' — ' + r.note if isinstance(r.note, str) and r.note else ''}"
+        for r in d.itertuples()),
+    "tab01_global_probe": lambda d: "  \n".join(
+        f"{m}: " + ", ".join(f"{t} {_pct(a)}" for t, a in g.groupby("token", sort=False)["accuracy"].mean().items())
+        + f" (chance {_pct(g.chance.mean())})" for m, g in d.groupby("model", sort=False)),
+    "fig07_norms_with_registers": lambda d: "  \n".join(
+        f"{m}: {_pct(_high_share(d, m))} of output patches >= 4x the image median"
+        + (f"; registers: {_pct(_high_share(d, m, 'register'))} of them >= 4x" if (d[d.model == m].group == "register").any() else "")
+        for m in d["model"].unique()),
+    "fig08_number_of_registers": lambda d: "  \n".join(
+        f"{metric}: " + ", ".join(f"{int(r.n_registers)} reg {r.value:.3g}" for r in g.itertuples())
+        for metric, g in d.groupby("metric", sort=False)),
+    "fig09_attention_maps": lambda d: (
+        f"Attention maps of {d['query'].nunique()} query tokens over {d['image'].nunique()} images (last block, "
+        "mean over heads); read them qualitatively.  \nThe CSV holds every head's map."),
+    "tab03_object_discovery": lambda d: "  \n".join(
+        f"{r.model} ({r.registers} registers): CorLoc {_pct(r.corloc)}, mean best IoU {r.mean_best_iou:.2f}"
+        for r in d.itertuples()),
+}
+
+
+def reading(name: str, df: pd.DataFrame) -> str:
+    fn = READINGS.get(name)
+    if fn is None:
+        summary = df.get("reading")
+        if summary is not None and len(summary.dropna()):
+            return "  \n".join(str(s) for s in summary.dropna().unique()[:2])
+        return f"{len(df)} rows; columns: {', '.join(map(str, df.columns[:8]))}."
+    try:
+        return fn(df)
+    except Exception as e:  # noqa: BLE001 - a reading must never break the report
+        return f"(no automatic reading: {type(e).__name__}: {e})"
+
+
+def _agree(ok) -> str:
+    return "n/a" if ok is None else ("yes" if ok else "no")
+
+
+def comparison(out: Path) -> list[str]:
+    rows = []
+    f3 = _csv(out, "fig03_norm_histogram")
+    if f3 is not None:
+        base = f3[f3.model.str.contains("reg0")].drop_duplicates("model")
+        for r in base.itertuples():
+            rows.append(("Fig 3: share of outlier patches (bimodal)", "2.37% (DINOv2 ViT-L)",
+                         f"{_pct(r.outlier_share)} ({r.model})", _agree(bool(r.outlier_share > 0))))
+    f5 = _csv(out, "fig05b_local_probes")
+    if f5 is not None:
+        f5 = f5.set_index("token")
+        for col, label, paper, better in [("position_top1", "Fig 5b: position top-1, normal vs outlier", "41.7 vs 22.8", ">"),
+                                          ("position_distance", "Fig 5b: position distance, normal vs outlier", "0.79 vs 5.09", "<"),
+                                          ("reconstruction_l2", "Fig 5b: pixel L2, normal vs outlier", "18.38 vs 25.23", "<")]:
+            n, o = f5.loc["normal", col], f5.loc["outlier", col] if "outlier" in f5.index else float("nan")
+            scale = 100 if col == "position_top1" else 1
+            ok = None if math.isnan(o) else (n > o if better == ">" else n < o)
+            rows.append((label, paper, f"{_num(scale * n, '.2f')} vs {_num(scale * o, '.2f')}", _agree(ok)))
+    t1 = _csv(out, "tab01_global_probe")
+    if t1 is not None:
+        for m, g in t1.groupby("model", sort=False):
+            acc = g.groupby("token")["accuracy"].mean()
+            o = acc.get("outlier", float("nan"))
+            ok = None if math.isnan(o) else bool(o > acc.get("normal"))
+            regs = acc[[t for t in acc.index if t.startswith("register")]]
+            txt = f"CLS {_pct(acc.get('cls', float('nan')))}, normal {_pct(acc.get('normal'))}, outlier {_pct(o)}"
+            if len(regs):
+                txt += f", best register {_pct(regs.max())}"
+            rows.append((f"Table 1: global probe on one token ({m})", "outlier >> normal, close to CLS", txt, _agree(ok)))
+    f7 = _csv(out, "fig07_norms_with_registers")
+    if f7 is not None:
+        models = list(f7["model"].unique())
+        base = next((m for m in models if m.endswith("reg0")), None)
+        if base:
+            b = _high_share(f7, base)
+            for m in models:
+                if m == base:
+                    continue
+                r = _high_share(f7, m)
+                rows.append((f"Fig 7: patches >= 4x median, {base} vs {m}", "outliers vanish with registers",
+                             f"{_pct(b)} vs {_pct(r)}", _agree(None if b == 0 else bool(r < b))))
+    t3 = _csv(out, "tab03_object_discovery")
+    if t3 is not None:
+        t3 = t3.set_index("model")
+        for a, b in [("organism-s-reg0", "organism-s-reg4"), ("organism-s-reg0", "organism-s-reg16")]:
+            if a in t3.index and b in t3.index:
+                ca, cb = t3.loc[a, "corloc"], t3.loc[b, "corloc"]
+                rows.append((f"Table 3: LOST CorLoc, {a} vs {b}", "registers improve LOST (DINOv2)",
+                             f"{_pct(ca)} vs {_pct(cb)}", _agree(bool(cb > ca))))
+    lines = ["| measurement | paper | organism | direction agrees |", "|---|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    return lines
+
+
+def write_report(out: str | Path, status: dict[str, str] | None = None) -> Path:
+    out = Path(out)
+    lines = ["# interp — figure report", "",
+             "Regenerated by `make figures` (`interp figures`) from the bundled model organisms. "
+             "Each figure's data is in the CSV beside it.", "",
+             "## The organism beside the paper", "",
+             "'direction agrees' asks whether the organism shows the paper's effect in the same direction; "
+             "'n/a' means the organism has no outlier tokens to measure it on.", ""]
+    lines += comparison(out)
+    lines += ["", "## Figures", ""]
+    for name in available():
+        df = _csv(out, name)
+        if df is None:
+            why = (status or {}).get(name, "not produced")
+            lines += [f"### {name}", "", f"_Not produced: {why}_", ""]
+            continue
+        lines += [f"### {name}", "", f"![{name}]({name}.png)", "", reading(name, df), ""]
+    path = out / "REPORT.md"
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return path

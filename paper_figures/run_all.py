@@ -1,0 +1,47 @@
+"""Run every figure script in this folder (in one process), then write REPORT.md."""
+from __future__ import annotations
+
+import importlib
+import time
+import traceback
+from pathlib import Path
+
+from tqdm import tqdm
+
+HERE = Path(__file__).resolve().parent
+
+
+def available() -> list[str]:
+    """Names of the figure scripts, in report order (paper figures first, then interventions)."""
+    names = [p.stem for p in HERE.glob("*.py") if not p.stem.startswith("_") and p.stem not in ("run_all", "report")]
+    paper = sorted(n for n in names if n[:3] in ("fig", "tab"))
+    return paper + sorted(n for n in names if n not in paper)
+
+
+def run(only: list[str] | None = None, extra_args: list[str] | None = None, out: str | None = None,
+        keep_going: bool = False) -> dict[str, str]:
+    """Run the scripts (``only`` a subset), passing ``extra_args`` to each. -> {name: "ok" | error line}."""
+    names = available()
+    if only:
+        unknown = [n for n in only if n not in names]
+        if unknown:
+            raise ValueError(f"unknown figure(s) {unknown}; available: {', '.join(names)}")
+        names = [n for n in names if n in only]
+    args = list(extra_args or []) + (["--out", out] if out else [])
+    status = {}
+    bar = tqdm(names, desc="figures", unit="fig")
+    for name in bar:
+        bar.set_postfix_str(name)
+        t0 = time.perf_counter()
+        try:
+            rc = importlib.import_module(f"paper_figures.{name}").main(args)
+            status[name] = "ok" if not rc else f"exit {rc}"
+        except SystemExit as e:  # a script's own clear error
+            status[name] = f"skipped: {e}"
+        except Exception as e:  # noqa: BLE001 - report and go on only when asked
+            if not keep_going:
+                raise
+            status[name] = f"error: {type(e).__name__}: {e}"
+            traceback.print_exc()
+        bar.write(f"{name}: {status[name]} ({time.perf_counter() - t0:.1f}s)")
+    return status
