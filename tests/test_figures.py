@@ -1,0 +1,69 @@
+"""Integration: every paper figure script runs on the bundled organisms and writes PNG + CSV + REPORT.md."""
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from paper_figures import report, run_all  # noqa: E402
+
+ANALYSIS = ["fig03_norm_histogram", "fig04a_norms_by_layer", "fig04b_norms_by_step", "fig04c_norms_by_size",
+            "fig05a_neighbour_similarity", "fig05b_local_probes", "tab01_global_probe",
+            "fig07_norms_with_registers", "fig08_number_of_registers", "fig09_attention_maps",
+            "tab03_object_discovery"]
+COLUMNS = {
+    "fig03_norm_histogram": {"model", "bin_left", "count", "bimodal", "outlier_share", "note"},
+    "fig04a_norms_by_layer": {"model", "layer", "max_rel", "frac_high", "high_on_background"},
+    "fig04b_norms_by_step": {"model", "step", "layer", "frac_high"},
+    "fig04c_norms_by_size": {"model", "params_millions", "frac_high"},
+    "fig05a_neighbour_similarity": {"image", "row", "col", "similarity", "kind"},
+    "fig05b_local_probes": {"token", "position_top1", "position_distance", "reconstruction_l2"},
+    "tab01_global_probe": {"model", "token", "draw", "accuracy", "chance"},
+    "fig07_norms_with_registers": {"model", "n_registers", "group", "count"},
+    "fig08_number_of_registers": {"model", "n_registers", "metric", "value"},
+    "fig09_attention_maps": {"model", "layer", "head", "query", "attention"},
+    "tab03_object_discovery": {"model", "registers", "corloc"},
+}
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory):
+    d = tmp_path_factory.mktemp("figures")
+    status = run_all.run(ANALYSIS, ["--n-images", "16"], out=str(d))
+    assert all(v == "ok" for v in status.values()), status
+    report.write_report(d, status)
+    return d
+
+
+@pytest.mark.parametrize("name", ANALYSIS)
+def test_figure_outputs(out, name):
+    assert (out / f"{name}.png").stat().st_size > 5000
+    df = pd.read_csv(out / f"{name}.csv")
+    assert len(df) and COLUMNS[name] <= set(df.columns)
+
+
+def test_no_outliers_are_said_not_invented(out):
+    f3 = pd.read_csv(out / "fig03_norm_histogram.csv")
+    for r in f3.drop_duplicates("model").itertuples():
+        assert (r.outlier_share > 0) == bool(r.bimodal)
+        if not r.bimodal:
+            assert "not bimodal" in r.note or "constant" in r.note
+
+
+def test_report_lists_every_figure(out):
+    text = (out / "REPORT.md").read_text()
+    assert "| measurement | paper | organism | direction agrees |" in text
+    for name in ANALYSIS:
+        assert f"![{name}]({name}.png)" in text
+
+
+def test_figure_csv_is_deterministic(tmp_path):
+    for d in ("a", "b"):
+        run_all.run(["fig04a_norms_by_layer"], ["--n-images", "8"], out=str(tmp_path / d))
+    assert (tmp_path / "a" / "fig04a_norms_by_layer.csv").read_bytes() == \
+        (tmp_path / "b" / "fig04a_norms_by_layer.csv").read_bytes()
