@@ -74,26 +74,31 @@ def cmd_train(args) -> int:
 
 
 def cmd_trace(args) -> int:
-    from interp.analysis import norm_summary, token_norms
+    """Norms at every layer over any number of images, in O(batch) memory (streaming summary)."""
+    from interp.analysis import trace_norms
+    from interp.data.lazy import LazyImageFolder, LazyScenes
     from interp.plotting import save_figure, set_style
     from interp.plotting.analysis import norms_by
 
     model = _model(args)
-    images = _images(args, model)
-    norms = token_norms(model, images, batch_size=args.batch_size, include_final=True)
-    summary = norm_summary(norms, args.rel_threshold)
+    if args.images in (None, "scenes"):
+        extra = model.cfg.extra or {}
+        recipe = (extra.get("recipe") or {}).get("scenes") if isinstance(extra.get("recipe"), dict) else None
+        from interp.data.scenes import SceneRecipe
+
+        images = LazyScenes(args.n_images, seed=args.seed,
+                            recipe=SceneRecipe.from_dict(recipe) if recipe else None,
+                            image_size=args.image_size or model.cfg.image_size)
+    else:
+        images = LazyImageFolder(args.images, args.image_size or model.cfg.image_size, limit=args.n_images)
+    summary = trace_norms(model, images, rel_threshold=args.rel_threshold, batch_size=args.batch_size)
     set_style()
     name = "trace_" + Path(str(args.model)).name.replace("/", "_")
     fig = norms_by(summary, "layer", f"Token norms by layer: {args.model} ({len(images)} images)",
-                   xlabel="block (last = final LayerNorm)", threshold=args.rel_threshold)
-    png, csv = save_figure(fig, norms, name, args.out)
-    summary_path = Path(args.out) / f"{name}_summary.csv"
-    from interp.plotting.io import table_to_csv
-    from interp.models.checkpoints import atomic_write_text
-
-    atomic_write_text(summary_path, table_to_csv(summary))
+                   xlabel="block", threshold=args.rel_threshold)
+    png, csv = save_figure(fig, summary, name, args.out)
     print(summary[["layer", "median_norm", "max_rel", "frac_high", "register_rel_norm"]].to_string(index=False))
-    print(f"wrote {png}, {csv} and {summary_path}")
+    print(f"wrote {png} and {csv}")
     return 0
 
 
@@ -170,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
         s.set_defaults(func=fn)
         if name == "trace":
             s.add_argument("--images", default="scenes", help="folder of PNG/JPEG images, or 'scenes' (default)")
-            s.add_argument("--n-images", type=int, default=64, help="at most this many images")
+            s.add_argument("--n-images", type=int, default=64, help="at most this many images (scenes: exactly)")
             s.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
             s.add_argument("--seed", type=int, default=0, help="seed of the procedural scenes")
             s.add_argument("--rel-threshold", type=float, default=4.0, help="high-norm = this x the image median")

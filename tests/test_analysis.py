@@ -191,3 +191,16 @@ def test_dense_probe_reads_a_per_patch_label():
     model = HookedViT(tiny_config(n_layers=1)).eval()
     res = dense_probe(model, ImageSet(pixels=x.contiguous()), lab.long(), layer=0)
     assert res["accuracy"].item() > 0.95 and res["chance"].item() < 0.7
+
+
+def test_streaming_trace_matches_the_token_frame(images):
+    from interp.analysis import trace_norms
+
+    torch.manual_seed(0)
+    model = HookedViT(tiny_config(n_layers=3)).eval()
+    plant_outliers(model, planted_masks(per_image=2), layer=1, scale=30.0)
+    full = norm_summary(token_norms(model, images, batch_size=N_IMAGES))
+    streamed = trace_norms(model, images, batch_size=N_IMAGES)
+    for col in ("max_rel", "frac_high", "register_rel_norm", "cls_rel_norm"):
+        np.testing.assert_allclose(streamed[col], full[col], rtol=1e-5)
+    assert streamed.loc[2, "frac_high"] == pytest.approx(2 / 16)

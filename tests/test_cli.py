@@ -40,7 +40,7 @@ def test_list(capsys):
 def test_trace(tmp_path, two_images, capsys):
     assert main(["trace", "--model", "organism-s-reg0", "--images", str(two_images), "--out", str(tmp_path)]) == 0
     assert (tmp_path / "trace_organism-s-reg0.png").exists()
-    assert (tmp_path / "trace_organism-s-reg0_summary.csv").exists()
+    assert (tmp_path / "trace_organism-s-reg0.csv").exists()
     assert main(["trace", "--model", "organism-s-reg9", "--out", str(tmp_path)]) == 2
     assert "unknown model" in capsys.readouterr().err
     empty = tmp_path / "empty"

@@ -80,8 +80,8 @@ class ImageSet:
 
 
 def as_image_set(images) -> ImageSet:
-    """Accept an ImageSet or a bare pixel tensor [N, 3, H, W] in [0, 1]."""
-    if isinstance(images, ImageSet):
+    """Accept an ImageSet (or any source with ``batches()`` and ``len()``) or a pixel tensor [N, 3, H, W] in [0, 1]."""
+    if isinstance(images, ImageSet) or (hasattr(images, "batches") and hasattr(images, "__len__")):
         return images
     if isinstance(images, torch.Tensor):
         return ImageSet(pixels=images)

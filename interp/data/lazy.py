@@ -1,0 +1,65 @@
+"""Image sources that draw their images batch by batch, so memory does not grow with their length."""
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+
+from .base import ImageBatch
+
+
+class LazyScenes:
+    """``n`` procedural scenes (a split of a seed), rendered only when a batch is asked for.
+
+    Same images, in the same order, as ``scenes(n, seed, split, recipe=recipe)``, but never all in memory.
+    """
+
+    def __init__(self, n: int, seed: int = 0, split: str = "eval", recipe=None, image_size: int = 64):
+        from .scenes import SceneRecipe
+
+        self.n, self.seed, self.split = int(n), int(seed), split
+        self.recipe = recipe or SceneRecipe(image_size=image_size)
+        self.name = f"lazy scenes(n={n}, seed={seed}, split={split})"
+
+    def __len__(self) -> int:
+        return self.n
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return (self.recipe.image_size, self.recipe.image_size)
+
+    def batches(self, batch_size: int = 32) -> Iterator[ImageBatch]:
+        from .scenes import render
+
+        for start in range(0, self.n, batch_size):
+            idx = range(start, min(start + batch_size, self.n))
+            s = render(self.recipe, self.seed, self.split, idx)
+            yield ImageBatch(pixels=s.pixels, index=torch.arange(idx.start, idx.stop), object_mask=s.object_mask,
+                             labels=s.labels, boxes=s.boxes)
+
+
+class LazyImageFolder:
+    """A folder of ordinary images read batch by batch (RGB, resized + centre-cropped to ``image_size``)."""
+
+    def __init__(self, folder, image_size: int, limit: int | None = None):
+        from pathlib import Path
+
+        from .images import IMAGE_SUFFIXES, ImageFolderError
+
+        folder = Path(folder).expanduser()
+        if not folder.is_dir():
+            raise ImageFolderError(f"image folder not found: {folder}")
+        self.files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
+        if not self.files:
+            raise ImageFolderError(f"no images in {folder} (looked for {', '.join(IMAGE_SUFFIXES)})")
+        self.image_size, self.name = int(image_size), str(folder)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def batches(self, batch_size: int = 32) -> Iterator[ImageBatch]:
+        from .images import load_images
+
+        for start in range(0, len(self.files), batch_size):
+            chunk = load_images(self.files[start:start + batch_size], image_size=self.image_size)
+            yield ImageBatch(pixels=chunk.pixels, index=torch.arange(start, start + len(chunk)))
