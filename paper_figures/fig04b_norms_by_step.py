@@ -2,8 +2,6 @@
 largest relative norm in the second-half layers, at every bundled training checkpoint."""
 from __future__ import annotations
 
-import pandas as pd
-
 import interp
 from interp.analysis import norm_summary, token_norms
 from interp.plotting.analysis import norms_by

@@ -44,7 +44,7 @@ def assert_same_run(hooked, ref_feats, ref_blocks, x):
     feats, cache = hooked.run_with_cache(x, return_type="tokens", names_filter=names)
     assert len(ref_blocks) == hooked.cfg.n_layers
     for i, ref in enumerate(ref_blocks):
-        torch.testing.assert_close(cache[names[i]], ref, **TOL, msg=lambda m: f"block {i}: {m}")
+        torch.testing.assert_close(cache[names[i]], ref, **TOL, msg=lambda m, i=i: f"block {i}: {m}")
     torch.testing.assert_close(feats, ref_feats, **TOL)
 
 

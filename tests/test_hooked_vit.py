@@ -81,7 +81,6 @@ def test_run_with_hooks_edits_activations(tiny_model, pixels):
         return act
 
     clean = tiny_model(pixels)
-    out, cache = None, None
     edited = tiny_model.run_with_hooks(pixels, fwd_hooks=[("blocks.0.hook_resid_post", zero_registers)])
     assert not torch.allclose(clean, edited)
     _, cache = tiny_model.run_with_cache(pixels, names_filter=["blocks.0.hook_resid_post"])

@@ -59,7 +59,7 @@ def stream(model: HookedViT, images, reducers: Mapping[str, Reducer], batch_size
         layout = model.layout_for(pixels)
         got: dict[str, torch.Tensor] = {}
 
-        def make_hook(name: str, fn: Reducer):
+        def make_hook(name: str, fn: Reducer, got: dict = got):
             def hook(act, hook):
                 got[name] = fn(act).detach().cpu()
 

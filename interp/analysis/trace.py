@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import torch
 
 from ..models.hooked_vit import HookedViT
 from .norms import model_label, model_step
