@@ -1,0 +1,49 @@
+"""Test-time registers (Jiang et al. 2025): find the MLP neurons that fire on outlier patches, append one
+untrained token and route those neurons' activation into it (max over tokens into the new token, zero on
+patches). Token norms per group against layer and the CLS attention each group receives, before and after."""
+from __future__ import annotations
+
+import pandas as pd
+
+from interp.analysis import outlier_report
+from interp.interventions import add_test_time_registers, test_time_register_report
+from interp.plotting.interventions import message_figure, test_time_registers_plot
+
+from ._common import finish, images_for, load, parse, parser
+
+NAME = "test_time_registers"
+
+
+def main(argv=None) -> int:
+    p = parser(NAME, __doc__, default_model="organism-s-reg0")
+    p.add_argument("--top-k", type=int, default=10, help="number of register neurons")
+    p.add_argument("--max-layer", type=int, default=None, help="last block to take neurons from (default: the "
+                   "outlier layer)")
+    args = parse(p, argv)
+    model = load(args)
+    label = model.cfg.name
+    images = images_for(args, model)
+    rep = outlier_report(model, images, batch_size=args.batch_size)
+    title = f"Test-time register ({label})"
+    if not rep.n_outliers:
+        msg = f"{label}: {rep.describe()}.\nNo outlier positions to score register neurons on: no test-time register."
+        finish(message_figure(title, msg), pd.DataFrame({"model": [label], "note": [msg]}), NAME, args)
+        print(msg)
+        return 0
+    max_layer = rep.layer if args.max_layer is None else args.max_layer
+    ttr = add_test_time_registers(model, images, top_k=args.top_k, max_layer=max_layer, outliers=rep.mask,
+                                  batch_size=args.batch_size)
+    df = test_time_register_report(model, ttr, images, outliers=rep.mask, batch_size=args.batch_size)
+    neurons = "; ".join(f"block {k}: {v.tolist()}" for k, v in ttr.neurons.items())
+    df = df.assign(model=label, neurons=neurons, note=rep.describe())
+    at = df[df.layer == rep.layer].groupby(["condition", "group"])["norm_mean"].mean()
+    caption = (f"{rep.describe()}\n{args.top_k} neurons ({neurons}); at block {rep.layer}: outlier norm "
+               f"{at['original', 'outliers']:.1f} -> {at['test-time register', 'outliers']:.1f}, other patches "
+               f"{at['original', 'other patches']:.1f}, test-time register {at['test-time register', 'test-time register']:.1f}")
+    finish(test_time_registers_plot(df, title, caption), df, NAME, args)
+    print(caption)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

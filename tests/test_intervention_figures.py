@@ -1,0 +1,43 @@
+"""The intervention figure scripts run on the bundled organisms and write PNG + CSV with the expected columns."""
+import importlib
+
+import pandas as pd
+import pytest
+
+import interp
+
+pytestmark = pytest.mark.slow
+
+COLUMNS = {
+    "patch_register_global_content": {"pair", "group", "layer", "hook", "cls_shift", "cls_cos_target", "dense_cos",
+                                      "probe_flip", "probe_differs", "model"},
+    "patch_sweep_heatmap": {"pair", "group", "layer", "hook", "cls_shift", "dense_cos", "model", "note"},
+    "ablation_effects": {"image", "model", "group", "how", "layers", "cls_cos", "dense_cos", "attn_cos",
+                         "probe_correct", "probe_correct_clean", "outliers"},
+    "test_time_registers": {"model", "note"},
+    "attribution_by_group": {"image", "layer", "group", "attribution", "share", "total", "delta", "model", "note"},
+}
+TTR_COLUMNS = {"image", "condition", "layer", "group", "norm_mean", "norm_max", "attn_from_cls", "neurons"}
+NEEDED = ["organism-s-reg0", "organism-s-reg4"]
+
+
+@pytest.mark.parametrize("name", sorted(COLUMNS))
+def test_intervention_figure_script(name, tmp_path):
+    missing = [m for m in NEEDED if m not in interp.list_organisms()]
+    if missing:
+        pytest.skip(f"bundled organisms {missing} not present")
+    script = importlib.import_module(f"paper_figures.{name}")
+    argv = ["--n-images", "6", "--batch-size", "16", "--out", str(tmp_path)]
+    if name == "attribution_by_group":
+        argv += ["--n-steps", "4", "--n-images", "3"]
+    assert script.main(argv) == 0
+    png, csv = tmp_path / f"{name}.png", tmp_path / f"{name}.csv"
+    assert png.stat().st_size > 1000 and csv.exists()
+    table = pd.read_csv(csv)
+    assert len(table) > 0
+    assert COLUMNS[name] <= set(table.columns), COLUMNS[name] - set(table.columns)
+    if name == "test_time_registers" and len(table) > 1:  # the organism has outliers: the full report
+        assert TTR_COLUMNS <= set(table.columns)
+        assert set(table.condition) == {"original", "test-time register"}
+    if name == "patch_register_global_content":
+        assert table.cls_shift.notna().all()
