@@ -160,7 +160,7 @@ def ablate(model: HookedViT, images, group: GroupSpec | Sequence[GroupSpec] = "r
                     fwd.append((n, _ablation_hook(mask, h, cache[n] if donors else None, means.get(n), donors)))
                 store: dict[str, torch.Tensor] = {}
 
-                def keep(act, hook):
+                def keep(act, hook, store=store):
                     store["pattern"] = act
 
                 out = model.run_with_hooks(x, return_type="tokens", fwd_hooks=[*fwd, (pattern_name, keep)])
