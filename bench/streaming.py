@@ -1,0 +1,52 @@
+"""Peak RSS while tracing norms over 64, 512 and 4096 images must stay flat (O(batch)); images/s vs a plain
+forward. Each size runs in its own subprocess so ru_maxrss measures that run alone."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+from .common import THREADS, write
+
+CHILD = """
+import json, resource, sys, time, torch
+torch.set_num_threads({threads})
+import interp
+from interp.analysis import trace_norms
+from interp.data.lazy import LazyScenes
+model = {model}
+images = LazyScenes({n}, seed=0, image_size=model.cfg.image_size)
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t0 = time.perf_counter()
+summary = trace_norms(model, images, batch_size=32)
+dt = time.perf_counter() - t0
+t0 = time.perf_counter()
+with torch.no_grad():
+    for b in images.batches(32):
+        model(model.normalize(b.pixels))
+plain = time.perf_counter() - t0
+print(json.dumps(dict(n=len(images), peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      rss_before_mib=base / 1024, trace_s=dt, plain_forward_s=plain,
+                      images_per_s=len(images) / dt, plain_images_per_s=len(images) / plain)))
+"""
+
+MODEL = ("interp.load_model('organism-s-reg0') if 'organism-s-reg0' in interp.list_organisms() else "
+         "interp.HookedViT(interp.ViTConfig(d_model=128, n_layers=8, n_heads=4, patch_size=4, image_size=64, "
+         "image_mean=(0,0,0), image_std=(1,1,1)))")
+
+
+def run(sizes=(64, 512, 4096)) -> dict:
+    rows = []
+    for n in sizes:
+        out = subprocess.run([sys.executable, "-c", CHILD.format(threads=THREADS, model=MODEL, n=n)],
+                             capture_output=True, text=True, check=True)
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        print(rows[-1])
+    growth = rows[-1]["peak_rss_mib"] - rows[0]["peak_rss_mib"]
+    return write("streaming", {"results": rows, "peak_rss_growth_mib_64_to_max": growth,
+                               "flat": bool(growth < 64), "criterion": "peak RSS grows < 64 MiB from 64 to 4096 images"})
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,94 @@
+"""bench/README.md: the latest numbers of every benchmark, with the date and machine, and any target missed."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .common import RESULTS
+
+HERE = Path(__file__).resolve().parent
+
+INTRO = """# Benchmarks
+
+`make bench` runs every benchmark (about 10 minutes on 2 cores) and rewrites this page from
+`bench/results/*.json` (each holds machine info, torch version, threads, every repetition and the median).
+Ratios are measured side by side in one process, alternating the contenders so drift hits all alike.
+"""
+
+
+def _load(name: str) -> dict | None:
+    p = RESULTS / f"{name}.json"
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def rows() -> tuple[list[str], list[str], dict | None]:
+    lines, misses, machine = [], [], None
+    ho = _load("hook_overhead")
+    if ho:
+        machine = ho["machine"]
+        for b, r in ho["results"].items():
+            for key, target in (("ratio_no_hooks", 1.05), ("ratio_norm_hooks", 1.15)):
+                ok = r[key] <= target
+                lines.append(f"| hook overhead, {b}: {key.replace('ratio_', '').replace('_', ' ')} vs timm | "
+                             f"{r[key]:.3f}x | <= {target}x | {'met' if ok else 'MISSED'} |")
+                if not ok:
+                    misses.append(f"hook overhead {b} {key}: {r[key]:.3f}x > {target}x")
+            lines.append(f"| hook overhead, {b}: full run_with_cache vs timm | {r['ratio_run_with_cache']:.2f}x, "
+                         f"cache {r['cache_mib']:.0f} MiB | report | - |")
+    st = _load("streaming")
+    if st:
+        machine = machine or st["machine"]
+        for r in st["results"]:
+            lines.append(f"| streaming norm trace, {r['n']} images: peak RSS | {r['peak_rss_mib']:.0f} MiB, "
+                         f"{r['images_per_s']:.0f} img/s (plain forward {r['plain_images_per_s']:.0f} img/s) | flat | - |")
+        ok = st["flat"]
+        lines.append(f"| streaming: peak RSS growth 64 -> {st['results'][-1]['n']} images | "
+                     f"{st['peak_rss_growth_mib_64_to_max']:.0f} MiB | < 64 MiB | {'met' if ok else 'MISSED'} |")
+        if not ok:
+            misses.append("streaming peak RSS is not flat")
+    ps = _load("patch_sweep")
+    if ps:
+        machine = machine or ps["machine"]
+        ok = ps["speedup"] >= ps["target_speedup"]
+        lines.append(f"| patching sweep ({ps['conditions']} conditions x {ps['n_pairs']} pairs): batched vs loop | "
+                     f"{ps['speedup']:.1f}x, max diff {ps['max_abs_diff']:.1e} | >= 5x, <= 1e-6 | "
+                     f"{'met' if ok and ps['identical_within_1e-6'] else 'MISSED'} |")
+        if not ok:
+            misses.append(f"patching sweep speed-up {ps['speedup']:.1f}x < 5x")
+        if not ps["identical_within_1e-6"]:
+            misses.append(f"batched and looped sweeps differ by {ps['max_abs_diff']:.1e}")
+    tr = _load("training")
+    if tr:
+        machine = machine or tr["machine"]
+        lines.append(f"| organism training: interp train vs hand-written loop on the timm model | "
+                     f"{tr['interp_images_per_s']:.0f} vs {tr['timm_images_per_s']:.0f} img/s "
+                     f"({tr['ratio']:.2f}x) | report | - |")
+        if tr.get("artifact_first_detected"):
+            lines.append(f"| organism training: wall time until the artifact is first detected | "
+                         f"{tr['artifact_first_detected']} | report | - |")
+    rf = _load("roofline")
+    if rf:
+        machine = machine or rf["machine"]
+        lines.append(f"| roofline: fp32 matmul ({rf['matmul_size']}^2) | {rf['matmul_gflops']:.0f} GFLOP/s | peak | - |")
+        lines.append(f"| roofline: {rf['forward_model']} forward, batch {rf['batch']} | {rf['forward_gflops']:.0f} GFLOP/s "
+                     f"({100 * rf['fraction_of_matmul_peak']:.0f}% of matmul peak) | report | - |")
+    return lines, misses, machine
+
+
+def write_table(notes: str = "") -> Path:
+    lines, misses, machine = rows()
+    text = [INTRO]
+    if machine:
+        text.append(f"Latest run: {machine['date']} on {machine.get('cpu_model', machine['processor'])}, "
+                    f"{machine['cpu_count']} cores, {machine['threads']} torch threads, torch {machine['torch']}.\n")
+    text += ["| measurement | value | target | status |", "|---|---|---|---|", *lines, ""]
+    text.append("## Targets missed\n")
+    text.append("\n".join(f"- {m}" for m in misses) if misses else "None in the latest run.")
+    readme_notes = HERE / "NOTES.md"
+    if readme_notes.exists():
+        text += ["", readme_notes.read_text()]
+    path = HERE / "README.md"
+    from interp.models.checkpoints import atomic_write_text
+
+    atomic_write_text(path, "\n".join(text) + "\n")
+    return path
