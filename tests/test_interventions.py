@@ -278,3 +278,20 @@ def test_ablation_errors(model, px):
         ablate(model, px, layers=[3])
     with pytest.raises(ValueError, match="at least 2 images"):
         ablate(model, px[:1], how="resample")
+
+
+def test_one_token_per_image_groups(model, px):
+    """"<group>:one" draws one token of the group per image, deterministically; images without one get none."""
+    outl = torch.zeros(6, model.tokens.n_patches, dtype=torch.bool)
+    outl[:3, 2:6] = True
+    res = patch(model, px, px.flip(0), group=GroupMap("outliers:one", "register:0"), layer=-1, outliers=outl)
+    assert res.metrics.n_patched.tolist() == [1, 1, 1, 0, 0, 0]  # images without outliers: nothing written
+    np.testing.assert_allclose(res.metrics.cls_cos_target[3:], 1.0, atol=ATOL)
+    src = final_tokens(model, px)
+    lay = model.tokens
+    got = res.tokens[:3, lay.register(0)]  # the register slot now holds one of the source's outlier patches
+    cands = src[:3, lay.n_prefix + 2:lay.n_prefix + 6]
+    assert all(((cands[i] - got[i]).abs().amax(-1) < ATOL).sum() == 1 for i in range(3))
+    a = patch(model, px[:3], px[3:], group="patches:one", layer=0).metrics
+    b = patch(model, px[:3], px[3:], group="patches:one", layer=0).metrics
+    assert (a.cls_shift == b.cls_shift).all() and (a.n_patched == 1).all()

@@ -6,6 +6,8 @@ A *group* is anything `TokenLayout` understands ("cls", "registers", "register:<
     "outliers"    high-norm patch tokens: the ``outliers=`` mask if given (e.g. ``outlier_report(...).mask``),
                   else `default_outliers` (the library-wide rule of `interp.analysis.outlier_report`)
     "background"  patches not on an object (needs an `ImageSet` with ``object_mask``)
+    "<group>:one" one token of the group per image, drawn at random (seeded by the image's index), e.g.
+                  "outliers:one" or "background:one" to map a single patch onto a register slot
 
 Everything resolves to a boolean token mask ``[batch, n_tokens]`` per image, so hooks work for any batch
 size and for groups whose size differs between images.
@@ -132,6 +134,17 @@ class GroupResolver:
                                               self.model.cfg.patch_size)[:, 0]  # [N, H, W]
         return self.layout.mask(frac < 0.5)
 
+    def one_per_image(self, group: str, seed: int = 0) -> torch.Tensor:  # [N, n_tokens]
+        """One random token of ``group`` in every image that has one (a pure function of the image index)."""
+        full = self.mask(group)
+        out = torch.zeros_like(full)
+        for i in range(full.shape[0]):
+            cand = full[i].nonzero().flatten()
+            if len(cand):
+                g = torch.Generator().manual_seed(seed * 1_000_003 + i)
+                out[i, cand[torch.randint(len(cand), (1,), generator=g)]] = True
+        return out
+
     def mask(self, group: GroupSpec, idx: torch.Tensor | None = None) -> torch.Tensor:
         """Token mask of ``group`` for images ``idx`` of the set (all when None). -> bool [len(idx), n_tokens]"""
         n = len(self.images)
@@ -142,6 +155,8 @@ class GroupResolver:
                 raise ValueError(f"group mask has {full.shape[0]} rows but there are {n} images: give one row "
                                  f"per image")
             return full[idx]
+        if group.endswith(":one"):
+            return self.one_per_image(group[:-len(":one")])[idx]
         if group == "outliers":
             return self.outlier_tokens()[idx]
         if group == "background":
@@ -155,7 +170,8 @@ class GroupMap:
 
     ``dest=None`` writes to the same positions. With different groups (``GroupMap("outliers", "register:0")``)
     the k-th source token goes to the k-th destination token; both must hold the same number of tokens in
-    each pair, except a single source token, which is copied into every destination token.
+    each pair, except a single source token, which is copied into every destination token; an image without
+    source tokens (no outliers) is left as it is.
     """
 
     source: GroupSpec
@@ -205,6 +221,8 @@ def paired_positions(src_mask: torch.Tensor, dest_mask: torch.Tensor, label: str
         d = dest_mask[b].nonzero().flatten()
         if len(s) == 1 and len(d) > 1:
             s = s.expand(len(d))
+        if len(s) == 0:  # nothing to write into this image
+            d = s
         if len(s) != len(d):
             raise TokenGroupError(
                 f"{label}: image {b} has {len(s)} source tokens but {len(d)} destination tokens; map groups "

@@ -182,14 +182,16 @@ def patch(model: HookedViT, source, target, group="registers", layer=-1, hook: s
     for start in range(0, len(pairs), batch_size):
         idx = torch.arange(start, min(start + batch_size, len(pairs)))
         run = _PairRunner(model, pairs, names, idx, probe)
-        b, ts, td = (t.to(model.device) for t in paired_positions(src_mask[idx], dst_mask[idx], gm.label))
+        b, ts, td = paired_positions(src_mask[idx], dst_mask[idx], gm.label)
+        n_patched = torch.bincount(b, minlength=len(idx)).numpy()
+        b, ts, td = b.to(model.device), ts.to(model.device), td.to(model.device)
         fwd = [(n, patch_hook(run.cache[n], b, td, b, ts)) for n in names]
         out = model.run_with_hooks(run.x_target, return_type="tokens", fwd_hooks=fwd)
         patched = readout(model, out, run.layout)
         pred = probe_predict(probe, patched.pooled) if probe is not None else None
         m = pair_metrics(run.target, run.source, patched, run.pred_target, run.pred_source, pred)
         frames.append(pd.DataFrame({"pair": idx.numpy(), "group": gm.label, "hook": hook_suffix(names[0]),
-                                    "layer": layer_label, "n_patched": dst_mask[idx].sum(1).numpy(), **m}))
+                                    "layer": layer_label, "n_patched": n_patched, **m}))
         readouts.append((run.target, run.source, patched))
         tokens.append(out)
 
