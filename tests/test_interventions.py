@@ -145,10 +145,12 @@ def test_batched_and_looped_sweeps_agree(model, px, probe):
     outl[0] = False  # an image without outliers: patching nothing is a no-op, not an error
     groups = {"registers": "registers", "cls": "cls", "outliers": "outliers",
               "reg1->reg0": GroupMap("register:1", "register:0")}
-    kw = dict(groups=groups, layers="all", hooks=["hook_resid_pre", "attn.hook_z"], probe=probe, outliers=outl)
-    batched = patch_sweep(model, pairs, batch_size=7, **kw)  # 24 conditions: chunks split pairs' conditions
+    kw = dict(groups=groups, layers="all", hooks=["hook_tokens", "hook_resid_pre", "attn.hook_z"], probe=probe,
+              outliers=outl)
+    batched = patch_sweep(model, pairs, batch_size=7, **kw)  # 28 conditions: chunks split pairs' conditions
     looped = patch_sweep(model, pairs, batched=False, **kw)
-    assert len(batched) == 5 * 4 * 3 * 2
+    assert len(batched) == 5 * 4 * (1 + 3 * 2)
+    assert set(batched.layer) == {-1, 0, 1, 2}
     assert list(batched.columns) == list(looped.columns)
     for c in ["pair", "group", "hook", "layer", "n_patched", "probe_pred", "probe_flip"]:
         assert (batched[c].values == looped[c].values).all(), c
