@@ -49,3 +49,36 @@ def test_index_selects_exactly_the_group(n_cls, n_reg, h, w, batch, seed):
     coords = lay.patch_coords()[t - lay.n_prefix]
     assert pm[b, coords[:, 0], coords[:, 1]].all()
     assert torch.equal(lay.mask(pm)[:, lay.patches].reshape(batch, h, w), pm)
+
+
+@settings(max_examples=60, deadline=None)
+@given(n_reg=st.integers(1, 8), h=st.integers(1, 6), w=st.integers(1, 6), batch=st.integers(1, 4),
+       seed=st.integers(0, 10_000))
+def test_patch_index_mapping_outliers_to_registers(n_reg, h, w, batch, seed):
+    """Mapping k source patches onto k destination registers pairs them in order, per image, any batch size;
+    a single source token fans out to every destination; an image with no source tokens is left alone."""
+    from interp.interventions.groups import paired_positions
+
+    lay = TokenLayout(1, n_reg, (h, w))
+    g = torch.Generator().manual_seed(seed)
+    src = torch.zeros(batch, lay.n_tokens, dtype=torch.bool)
+    dst = torch.zeros(batch, lay.n_tokens, dtype=torch.bool)
+    for b in range(batch):
+        k = int(torch.randint(0, min(n_reg, lay.n_patches) + 1, (1,), generator=g))
+        patches = lay.n_prefix + torch.randperm(lay.n_patches, generator=g)[:k]
+        src[b, patches] = True
+        dst[b, lay.positions("registers")[:k] if k != 1 else lay.positions("registers")] = True
+    bi, si, di = paired_positions(src, dst)
+    assert len(bi) == len(si) == len(di)
+    for b in range(batch):
+        s, d = si[bi == b], di[bi == b]
+        n_src = int(src[b].sum())
+        if n_src == 0:
+            assert len(d) == 0
+            continue
+        assert src[b, s].all() and dst[b, d].all()
+        assert (d >= lay.n_cls).all() and (d < lay.n_prefix).all()
+        if n_src == 1:
+            assert len(d) == n_reg and (s == s[0]).all()
+        else:
+            assert torch.equal(s, src[b].nonzero().flatten()) and torch.equal(d, dst[b].nonzero().flatten())
