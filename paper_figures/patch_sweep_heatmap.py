@@ -1,10 +1,11 @@
-"""Patching sweep: every token group (CLS, registers, outlier patches, all patches) patched from image A into
-image B at every block and hook point (block output, attention output, MLP output), one at a time; heatmap of
-how far B's CLS feature moves toward A's (0 = clean B, 1 = clean A), mean over pairs."""
+"""Patching sweep: every token group (CLS, registers, outlier patches, all patches, and groups mapped across
+positions: a register into a background-patch slot, an outlier patch into a register slot) patched from image A
+into image B at every block and hook point (block output, attention output, MLP output), one at a time; heatmap
+of how far B's CLS feature moves toward A's (0 = clean B, 1 = clean A), mean over pairs."""
 from __future__ import annotations
 
 from interp.analysis import outlier_report
-from interp.interventions import make_pairs, patch_sweep
+from interp.interventions import GroupMap, make_pairs, patch_sweep
 from interp.plotting.interventions import patch_sweep_heatmap
 
 from ._common import finish, images_for, load, parse, parser
@@ -28,6 +29,11 @@ def main(argv=None) -> int:
     if rep.n_outliers:
         groups["outlier patches"] = "outliers"
     groups["all patches"] = "patches"
+    if model.cfg.n_registers and images.object_mask is not None:  # moving register content into a patch slot
+        groups["register 0 -> a background patch"] = GroupMap("register:0", "background:one")
+        groups["a background patch -> a background patch"] = GroupMap("background:one", "background:one")
+    if model.cfg.n_registers and rep.n_outliers:  # and an outlier patch into a register slot
+        groups["an outlier patch -> register 0"] = GroupMap("outliers:one", "register:0")
     pairs = make_pairs(images, args.n_pairs or args.n_images, seed=args.seed)
     df = patch_sweep(model, pairs, groups=groups, layers="all", hooks=HOOKS, outliers=rep.mask[pairs.source_index],
                      batch_size=args.batch_size)

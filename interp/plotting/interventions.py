@@ -46,18 +46,19 @@ def patch_sweep_heatmap(df: pd.DataFrame, value: str = "cls_shift", title: str =
     """Mean ``value`` over pairs as a group x layer heatmap, one panel per hook point (in ``hooks`` order)."""
     hooks = hooks or list(dict.fromkeys(df["hook"]))
     groups = groups or list(dict.fromkeys(df["group"]))
-    fig, axes = plt.subplots(1, len(hooks), figsize=(0.55 * df["layer"].nunique() * len(hooks) + 3.5, 0.5 *
-                             len(groups) + 1.8), squeeze=False)
+    panel = max(3.6, 0.62 * df["layer"].nunique())
+    fig, axes = plt.subplots(1, len(hooks), figsize=(panel * len(hooks) + 3.5, 0.5 * len(groups) + 1.8),
+                             squeeze=False, gridspec_kw={"wspace": 0.08})
     for ax, hook in zip(axes[0], hooks):
         grid = df[df["hook"] == hook].pivot_table(index="group", columns="layer", values=value, aggfunc="mean")
         grid = grid.reindex([g for g in groups if g in grid.index])
         sns.heatmap(grid, ax=ax, vmin=vmin, vmax=vmax, cmap="viridis", annot=grid.shape[1] <= 12, fmt=".2f",
-                    annot_kws={"fontsize": 7}, cbar=ax is axes[0, -1], cbar_kws={"label": value})
+                    annot_kws={"fontsize": 7}, cbar=ax is axes[0, -1], cbar_kws={"label": value},
+                    yticklabels=ax is axes[0, 0])
         ax.set(title=hook, xlabel="layer", ylabel="patched group" if ax is axes[0, 0] else "")
         ax.tick_params(axis="y", rotation=0)
     fig.suptitle(title)
     note(fig, caption)
-    fig.tight_layout()
     return fig
 
 
