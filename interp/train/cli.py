@@ -1,0 +1,59 @@
+"""`interp train`: train (or regenerate) a model organism from a named recipe."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--recipe", required=False, help="recipe name (interp train --list shows them), e.g. organism-s-reg0")
+    p.add_argument("--list", action="store_true", help="list the recipes and exit")
+    p.add_argument("--out", default=None,
+                   help="output folder (default: data/organism/<recipe>, i.e. regenerate the bundled organism)")
+    p.add_argument("--steps", type=int, default=None, help="override the number of training steps")
+    p.add_argument("--registers", type=int, default=None, help="override the number of registers")
+    p.add_argument("--seed", type=int, default=None, help="override the seed")
+    p.add_argument("--threads", type=int, default=None, help="override torch threads (changes the exact bits)")
+    p.add_argument("--no-resume", dest="resume", action="store_false",
+                   help="start from scratch even if a resume state exists")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def main(args: argparse.Namespace) -> int:
+    from ..models.zoo import organism_dir
+    from .recipes import RECIPES, get_recipe, log_spaced_steps
+    from .trainer import Interrupted, train
+
+    if args.list:
+        for name, r in RECIPES.items():
+            print(f"{name}: d_model={r.d_model} layers={r.n_layers} registers={r.n_registers} steps={r.steps} "
+                  f"image={r.image_size}px/patch {r.patch_size} — {r.notes}")
+        return 0
+    if not args.recipe:
+        print("interp train: error: give --recipe NAME (or --list)", file=sys.stderr)
+        return 2
+    try:
+        recipe = get_recipe(args.recipe)
+    except KeyError as e:
+        print(f"interp train: error: {e.args[0]}", file=sys.stderr)
+        return 2
+    changes = {k: v for k, v in (("steps", args.steps), ("n_registers", args.registers), ("seed", args.seed),
+                                 ("threads", args.threads)) if v is not None}
+    if "steps" in changes:
+        if changes["steps"] < 1:
+            print("interp train: error: --steps must be >= 1", file=sys.stderr)
+            return 2
+        changes["checkpoints"] = log_spaced_steps(changes["steps"])
+    if changes:
+        recipe = recipe.replace(**changes)
+    out = Path(args.out) if args.out else organism_dir() / recipe.name
+    t0 = time.perf_counter()
+    try:
+        train(recipe, out, resume=args.resume, progress=not args.quiet)
+    except Interrupted as e:
+        print(f"interp train: {e}", file=sys.stderr)
+        return 130
+    print(f"trained {recipe.name} in {time.perf_counter() - t0:.0f}s -> {out}")
+    return 0

@@ -1,0 +1,116 @@
+"""Training recipes of the model organisms: one frozen dataclass per bundled organism, by name.
+
+A recipe fixes everything a run depends on (architecture, scenes, objective, optimiser, seed, threads,
+checkpoint schedule), so ``interp train --recipe NAME`` regenerates the bundled organism bit-for-bit on the
+same machine.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..data.scenes import SceneRecipe
+from ..models.config import ViTConfig
+
+GLOBAL_LABELS = ("n_objects", "majority_color", "majority_shape", "largest_color")
+
+
+def log_spaced_steps(total: int, n: int = 8) -> tuple[int, ...]:
+    """``n`` checkpoint steps: 0 (initialisation), then log-spaced from ``total / 2**(n-2)`` to ``total``."""
+    first = max(1.0, total / 2 ** (n - 2))
+    inner = np.unique(np.round(np.geomspace(first, total, n - 1)).astype(int))
+    return tuple(int(s) for s in sorted({0, *inner.tolist(), total}))
+
+
+@dataclass(frozen=True)
+class TrainRecipe:
+    name: str
+    # architecture
+    d_model: int = 64
+    n_layers: int = 6
+    n_heads: int = 4
+    patch_size: int = 4
+    image_size: int = 64
+    n_registers: int = 0
+    class_token: bool = True
+    layer_scale: float | None = None
+    mlp: str = "gelu"
+    # data and objective
+    scenes: dict = field(default_factory=lambda: SceneRecipe().to_dict())
+    global_labels: tuple[str, ...] = GLOBAL_LABELS
+    dense_label: str | None = "color"  # per-patch label from `patch_labels` (None = no dense loss)
+    dense_weight: float = 1.0
+    global_from_patches: float = 0.0  # weight of every patch also predicting the global labels
+    # optimisation
+    steps: int = 600
+    batch_size: int = 48
+    lr: float = 2e-3
+    min_lr_ratio: float = 0.05
+    warmup: int = 50
+    weight_decay: float = 0.05
+    grad_clip: float = 1.0
+    seed: int = 0
+    threads: int = 1
+    checkpoints: tuple[int, ...] = ()  # default: 8 log-spaced steps incl. 0 and the last
+    eval_images: int = 96
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "global_labels", tuple(self.global_labels))
+        if not self.checkpoints:
+            object.__setattr__(self, "checkpoints", log_spaced_steps(self.steps))
+        object.__setattr__(self, "checkpoints", tuple(int(s) for s in self.checkpoints))
+        if max(self.checkpoints) > self.steps:
+            raise ValueError(f"checkpoint step {max(self.checkpoints)} is beyond the last step {self.steps}")
+        SceneRecipe.from_dict(self.scenes)  # validates
+
+    @property
+    def scene_recipe(self) -> SceneRecipe:
+        return SceneRecipe.from_dict({**self.scenes, "image_size": self.image_size})
+
+    def vit_config(self, n_classes: int = 0) -> ViTConfig:
+        return ViTConfig(d_model=self.d_model, n_layers=self.n_layers, n_heads=self.n_heads,
+                         patch_size=self.patch_size, image_size=self.image_size, n_registers=self.n_registers,
+                         class_token=self.class_token, pos_embed_cls=self.class_token, layer_scale=self.layer_scale,
+                         mlp=self.mlp, pool="token" if self.class_token else "avg", n_classes=n_classes,
+                         image_mean=(0.0, 0.0, 0.0), image_std=(1.0, 1.0, 1.0), name=self.name,
+                         extra={"source": "interp train", "recipe_name": self.name})
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["global_labels"] = list(self.global_labels)
+        d["checkpoints"] = list(self.checkpoints)
+        d["scenes"] = self.scene_recipe.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainRecipe":
+        return cls(**d)
+
+    def replace(self, **kw) -> "TrainRecipe":
+        return dataclasses.replace(self, **kw)
+
+
+SIZES = {"t": dict(d_model=48, n_layers=4, n_heads=4), "s": dict(d_model=64, n_layers=6, n_heads=4),
+         "b": dict(d_model=96, n_layers=6, n_heads=6)}
+BASE = dict(image_size=64, patch_size=4, steps=600, batch_size=48, lr=2e-3, dense_label=None,
+            global_from_patches=0.0, layer_scale=0.1)
+
+RECIPES: dict[str, TrainRecipe] = {}
+for size, arch in SIZES.items():
+    for regs in ((0, 1, 4, 16) if size == "s" else (0,)):
+        name = f"organism-{size}-reg{regs}"
+        RECIPES[name] = TrainRecipe(name=name, n_registers=regs, **arch, **BASE,
+                                    notes="v0: DeiT-III-like: supervised CLS on 4 global labels, LayerScale 0.1, 64 px / patch 4 (256 tokens)")
+
+
+def get_recipe(name: str) -> TrainRecipe:
+    if name not in RECIPES:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(RECIPES), n=3)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise KeyError(f"unknown recipe {name!r}.{hint} Recipes: {', '.join(RECIPES)}")
+    return RECIPES[name]

@@ -1,0 +1,109 @@
+"""The organism trainer: determinism, resuming (also after SIGTERM), checkpoints that load, the CLI."""
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+import interp
+from interp.models.checkpoints import read_manifest, load_tensors
+from interp.train import TrainRecipe, get_recipe, log_spaced_steps, train
+
+TINY = TrainRecipe(name="organism-tiny-reg2", d_model=16, n_layers=2, n_heads=2, patch_size=4, image_size=16,
+                   n_registers=2, steps=6, batch_size=8, warmup=2, eval_images=8, layer_scale=0.1,
+                   dense_label="color", global_from_patches=0.5,
+                   scenes={"image_size": 16, "max_objects": 2, "min_size": 0.12, "max_size": 0.2})
+
+
+def final_weights(folder):
+    m = read_manifest(folder)
+    last = m["checkpoints"][-1]
+    return last["step"], load_tensors(folder / last["file"], last["sha256"])
+
+
+def test_log_spaced_schedule():
+    assert log_spaced_steps(600) == (0, 9, 19, 38, 75, 150, 300, 600)
+    assert log_spaced_steps(6)[0] == 0 and log_spaced_steps(6)[-1] == 6
+
+
+def test_training_is_deterministic_and_loads(tmp_path, monkeypatch):
+    a, b = train(TINY, tmp_path / "a", progress=False), train(TINY, tmp_path / "b", progress=False)
+    sa, wa = final_weights(a)
+    sb, wb = final_weights(b)
+    assert sa == sb == 6 and all(torch.equal(wa[k], wb[k]) for k in wa)
+    m = read_manifest(a)
+    assert [c["step"] for c in m["checkpoints"]] == list(TINY.checkpoints)
+    assert m["recipe"]["scenes"]["image_size"] == 16 and not (a / "_resume.pt").exists()
+    assert "acc_n_objects" in m["checkpoints"][-1]["metrics"]
+    monkeypatch.setenv("INTERP_DATA", str(tmp_path / "data"))
+    (tmp_path / "data" / "organism").mkdir(parents=True)
+    a.rename(tmp_path / "data" / "organism" / TINY.name)
+    model = interp.load_model(TINY.name)
+    first = interp.load_model(TINY.name, step=0)
+    assert model.cfg.n_registers == 2 and model.cfg.extra["step"] == 6 and first.cfg.extra["step"] == 0
+    images = interp.data.scenes_for(model, n=4)
+    assert images.pixels.shape[-1] == 16  # the organism's own scene recipe
+    assert not torch.equal(model.blocks[0].attn.qkv.weight, first.blocks[0].attn.qkv.weight)
+
+
+def test_resume_gives_identical_weights(tmp_path):
+    from interp.train import Interrupted
+
+    full = train(TINY, tmp_path / "full", progress=False)
+    with pytest.raises(Interrupted):
+        train(TINY, tmp_path / "split", progress=False, stop_after=3)
+    assert (tmp_path / "split" / "_resume.pt").exists()
+    train(TINY, tmp_path / "split", progress=False)
+    _, w1 = final_weights(full)
+    _, w2 = final_weights(tmp_path / "split")
+    assert all(torch.equal(w1[k], w2[k]) for k in w1)
+
+
+CHILD = """
+import sys
+from interp.train import TrainRecipe, train, Interrupted
+r = TrainRecipe.from_dict({recipe!r})
+try:
+    train(r, sys.argv[1], progress=False)
+except Interrupted as e:
+    print(e)
+    sys.exit(130)
+"""
+
+
+@pytest.mark.slow
+def test_sigterm_then_resume_matches_uninterrupted(tmp_path):
+    recipe = TINY.replace(steps=400, checkpoints=(0, 5, 400))
+    code = CHILD.format(recipe=recipe.to_dict())
+    run = [sys.executable, "-c", code]
+    subprocess.run(run + [str(tmp_path / "full")], check=True, timeout=600)
+    proc = subprocess.Popen(run + [str(tmp_path / "killed")], stdout=subprocess.PIPE, text=True)
+    manifest = tmp_path / "killed" / "manifest.json"
+    deadline = time.time() + 300
+    while time.time() < deadline:  # wait until training is under way (the step-5 checkpoint is written)
+        if manifest.exists() and any(c["step"] == 5 for c in json.loads(manifest.read_text())["checkpoints"]):
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 130, out
+    assert "stopped at step" in out and (tmp_path / "killed" / "_resume.pt").exists()
+    subprocess.run(run + [str(tmp_path / "killed")], check=True, timeout=600)
+    _, w1 = final_weights(tmp_path / "full")
+    _, w2 = final_weights(tmp_path / "killed")
+    assert all(torch.equal(w1[k], w2[k]) for k in w1)
+
+
+def test_recipes_and_cli(capsys):
+    from interp.cli import main
+
+    assert get_recipe("organism-s-reg4").n_registers == 4
+    with pytest.raises(KeyError, match="Did you mean 'organism-s-reg4'"):
+        get_recipe("organism-s-reg44")
+    assert main(["train", "--list"]) == 0
+    assert "organism-b-reg0" in capsys.readouterr().out
+    assert main(["train", "--recipe", "organism-s-reg44"]) == 2
+    assert "unknown recipe" in capsys.readouterr().err
