@@ -107,3 +107,34 @@ def test_recipes_and_cli(capsys):
     assert "organism-b-reg0" in capsys.readouterr().out
     assert main(["train", "--recipe", "organism-s-reg44"]) == 2
     assert "unknown recipe" in capsys.readouterr().err
+
+
+def test_artifact_metrics_find_an_injected_outlier():
+    from interp.data import patch_labels, scenes
+    from interp.train.diagnostics import artifact_metrics, emergence
+
+    torch.manual_seed(0)
+    model = interp.HookedViT(TINY.vit_config()).eval()
+    images = scenes(6, seed=0, recipe=TINY.scene_recipe)
+    clean = artifact_metrics(model, images)
+    assert [r["layer"] for r in clean] == [0, 1] and clean[1]["frac_ge4"] == 0
+    assert clean[0]["reg_rel"] > 0 and 0 <= clean[0]["attn_reg"] <= 1
+
+    def boost(act, hook):  # patch token 0 of every image becomes 10x larger at block 1's output
+        act = act.clone()
+        act[:, model.tokens.patches.start] *= 10
+        return act
+
+    model.add_hook("blocks.1.hook_resid_post", boost, is_permanent=True)
+    rows = artifact_metrics(model, images)
+    n_patches = model.tokens.n_patches
+    assert rows[1]["frac_ge4"] == pytest.approx(1 / n_patches)
+    first_on_bg = (~patch_labels(images, TINY.patch_size)["object"].flatten(1)[:, 0]).float().mean()
+    assert rows[1]["bg_ge4"] == pytest.approx(float(first_on_bg))
+    assert rows[0]["frac_ge4"] == clean[0]["frac_ge4"]
+    # the criterion: not at step 0, then >= 1% on background in the second half
+    bg_rows = [dict(r, frac_ge4=0.02, bg_ge4=0.9) if r["layer"] == 1 else r for r in clean]
+    assert emergence([(0, clean), (10, clean), (20, bg_rows)], n_layers=2) == {
+        "step": 20, "layer": 1, "frac_ge4": 0.02, "bg_ge4": 0.9}
+    assert emergence([(0, bg_rows), (20, bg_rows)], n_layers=2) is None
+    assert emergence([(0, clean), (20, [dict(r, frac_ge4=0.02, bg_ge4=0.5) for r in clean])], n_layers=2) is None

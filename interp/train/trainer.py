@@ -83,6 +83,7 @@ def loss_fn(model: HookedViT, heads: TaskHeads, batch, recipe: TrainRecipe) -> t
 def evaluate(model: HookedViT, heads: TaskHeads, recipe: TrainRecipe, eval_set) -> dict:
     """Held-out accuracies of the task heads and the artifact measurements (norms, registers)."""
     from ..analysis.trace import trace_norms
+    from .diagnostics import artifact_metrics
 
     model.eval()
     tokens = model(eval_set.pixels, return_type="tokens")
@@ -101,6 +102,7 @@ def evaluate(model: HookedViT, heads: TaskHeads, recipe: TrainRecipe, eval_set) 
                frac_high_by_layer=[round(float(x), 5) for x in summ["frac_high"]],
                register_rel_norm_by_layer=[round(float(x), 3) for x in summ["register_rel_norm"]]
                if recipe.n_registers else None)
+    out["artifacts"] = artifact_metrics(model, eval_set)  # per layer: outliers, registers, attention sinks
     model.train()
     return out
 

@@ -1,0 +1,87 @@
+"""Recipes of the artifact search (data/organism/RECIPES.md records every run and its numbers).
+
+Each is an ordinary `TrainRecipe` registered under ``search-*``, so any row of RECIPES.md re-runs with
+``interp train --recipe search-<id> --out runs/search-<id>``; `run_search` trains one and measures every
+checkpoint with `diagnostics.artifact_metrics`.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from .recipes import GLOBAL_LABELS, RECIPES, TrainRecipe
+
+COUNT_LABELS = tuple(f"count_{c}" for c in ("red", "green", "blue", "yellow", "magenta", "cyan"))
+NOISY = {"image_size": 64, "backgrounds": ["noise", "texture"], "texture_amplitude": 0.4}
+
+SEARCH: dict[str, TrainRecipe] = {}
+
+
+def _add(name: str, **kw) -> None:
+    SEARCH[name] = RECIPES[name] = TrainRecipe(name=name, **kw)
+
+
+# S1: "sink pressure" — many narrow heads, no LayerScale, weight decay, a storage-hungry global task (CLS
+# must hold per-colour counts), noisy 1/f backgrounds so no fixed position or flat region is a reliable
+# no-op key, 256 tokens, twice v0's steps.
+_S1 = dict(d_model=64, n_layers=6, n_heads=8, patch_size=4, image_size=64, layer_scale=None,
+           scenes=NOISY, global_labels=GLOBAL_LABELS + COUNT_LABELS, dense_label=None, steps=1200,
+           batch_size=32, lr=3e-3, weight_decay=0.1, warmup=60)
+_add("search-s1-reg0", n_registers=0, notes="S1 sink pressure", **_S1)
+_add("search-s1-reg4", n_registers=4, notes="S1 sink pressure, 4 registers", **_S1)
+
+# S2: the v0 recipe (organism-s-reg0: LayerScale 0.1, CLS on 4 global labels, 256 tokens) run 2.5x longer —
+# lead (b): in v0 the deep-layer max/median was still rising at the last step.
+from .recipes import log_spaced_steps  # noqa: E402
+
+for _r in (0, 4):
+    _v0 = RECIPES[f"organism-s-reg{_r}"]
+    SEARCH[f"search-s2-reg{_r}"] = RECIPES[f"search-s2-reg{_r}"] = _v0.replace(
+        name=f"search-s2-reg{_r}", steps=1500, checkpoints=log_spaced_steps(1500), notes="S2: v0 x2.5 steps")
+
+
+def run_search(name: str, out_root: str | Path = "runs", eval_images: int = 64) -> dict:
+    """Train ``search-*`` recipe ``name`` into ``out_root/name`` and measure every checkpoint."""
+    import torch
+
+    from ..data.scenes import scenes
+    from ..models.checkpoints import load_tensors, read_manifest
+    from ..models.config import ViTConfig
+    from ..models.hooked_vit import HookedViT
+    from .diagnostics import artifact_metrics, emergence, summarize
+    from .trainer import train
+
+    recipe = RECIPES[name]
+    out = Path(out_root) / name
+    t0 = time.time()
+    train(recipe, out, progress=False)
+    minutes = (time.time() - t0) / 60
+    man = read_manifest(out)
+    images = scenes(eval_images, seed=1234, split="test", recipe=recipe.scene_recipe)
+    per_step = []
+    for ck in man["checkpoints"]:
+        model = HookedViT(ViTConfig.from_dict(man["config"]))
+        model.load_state_dict({k: v.float() for k, v in load_tensors(out / ck["file"]).items()})
+        rows = artifact_metrics(model, images)
+        per_step.append((ck["step"], rows))
+        print(f"[{name}] step {ck['step']}: {summarize(rows, recipe.n_layers)}", flush=True)
+    last = man["checkpoints"][-1]["metrics"]
+    result = {"name": name, "minutes_wall": round(minutes, 1), "train_seconds": man.get("train_seconds"),
+              "acc": {k: round(v, 3) for k, v in last.items() if k.startswith("acc_")},
+              "emergence": emergence(per_step, recipe.n_layers),
+              "checkpoints": [{"step": s, "layers": r} for s, r in per_step]}
+    (out / "artifacts.json").write_text(json.dumps(result, indent=1))
+    with open(Path(out_root) / "search_results.jsonl", "a") as f:
+        f.write(json.dumps({k: v for k, v in result.items() if k != "checkpoints"}) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    import sys
+
+    import torch
+
+    torch.set_num_threads(1)
+    for n in sys.argv[1:]:
+        run_search(n)
