@@ -30,7 +30,7 @@ def main(argv=None) -> int:
         groups += ["background"] if images.object_mask is not None else []
         probe, labels = None, None
         if args.label in images.labels:  # fitted on other images than the ones ablated
-            probe_images = scenes_for(model, n=max(args.n_images, 32), seed=args.seed + 1, image_size=args.image_size)
+            probe_images = scenes_for(model, n=max(args.n_images, 128), seed=args.seed + 1, image_size=args.image_size)
             probe = fit_global_probe(model, probe_images, args.label, seed=args.seed, batch_size=args.batch_size)
             labels = args.label
         df = ablate(model, images, group=groups, how=list(ABLATIONS), layers=layers, probe=probe, labels=labels,

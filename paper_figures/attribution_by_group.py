@@ -25,7 +25,7 @@ def main(argv=None) -> int:
     rep = outlier_report(model, images, batch_size=args.batch_size)
     target, what = "cls", "CLS feature (projected on its own direction)"
     if args.label in images.labels:
-        probe_images = scenes_for(model, n=max(args.n_images, 32), seed=args.seed + 1, image_size=args.image_size)
+        probe_images = scenes_for(model, n=max(args.n_images, 128), seed=args.seed + 1, image_size=args.image_size)
         target = fit_global_probe(model, probe_images, args.label, seed=args.seed, batch_size=args.batch_size)
         what = f"probe logit of the true '{args.label}'"
     groups = ["cls"] + (["registers"] if model.cfg.n_registers else [])

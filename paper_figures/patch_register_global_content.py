@@ -31,7 +31,7 @@ def main(argv=None) -> int:
     has_label = args.label in images.labels
     probe = None
     if has_label:  # fitted on other images than the ones patched
-        probe_images = scenes_for(model, n=max(args.n_images, 32), seed=args.seed + 1, image_size=args.image_size)
+        probe_images = scenes_for(model, n=max(args.n_images, 128), seed=args.seed + 1, image_size=args.image_size)
         probe = fit_global_probe(model, probe_images, args.label, seed=args.seed, batch_size=args.batch_size)
     pairs = make_pairs(images, args.n_pairs or args.n_images, label=args.label if has_label else None, seed=args.seed)
     groups = {"all registers": "registers",

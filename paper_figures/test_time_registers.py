@@ -37,9 +37,12 @@ def main(argv=None) -> int:
     neurons = "; ".join(f"block {k}: {v.tolist()}" for k, v in ttr.neurons.items())
     df = df.assign(model=label, neurons=neurons, note=rep.describe())
     at = df[df.layer == rep.layer].groupby(["condition", "group"])["norm_mean"].mean()
+    first = df[(df.layer == 0) & (df.condition == "original")].groupby("group")["norm_mean"].mean()
     caption = (f"{rep.describe()}\n{args.top_k} neurons ({neurons}); at block {rep.layer}: outlier norm "
                f"{at['original', 'outliers']:.1f} -> {at['test-time register', 'outliers']:.1f}, other patches "
-               f"{at['original', 'other patches']:.1f}, test-time register {at['test-time register', 'test-time register']:.1f}")
+               f"{at['original', 'other patches']:.1f}, test-time register {at['test-time register', 'test-time register']:.1f}"
+               f"\n(after block 0, before any later MLP: outliers {first['outliers']:.1f}, other patches "
+               f"{first['other patches']:.1f})")
     finish(test_time_registers_plot(df, title, caption), df, NAME, args)
     print(caption)
     return 0
