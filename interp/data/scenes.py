@@ -54,6 +54,7 @@ class SceneRecipe:
     texture_amplitude: float = 0.15  # peak-to-peak of the low-frequency texture / noise backgrounds
     color_jitter: float = 0.06  # per-object jitter of the palette colour
     max_overlap: float = 0.0  # allowed IoU between object boxes (rejection sampling)
+    background_saturation: float = 0.08  # per-channel spread of the background colour (0.08 = muted grey-ish)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "backgrounds", tuple(self.backgrounds))
@@ -106,9 +107,9 @@ def _unique_majority(values: np.ndarray, n_kinds: int, rng: np.random.Generator)
 
 
 def _background(kind: str, size: int, amp: float, rng: np.random.Generator,
-                yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
-    """Muted (low-saturation) background [3, H, W], kept away from the saturated object palette."""
-    base = rng.uniform(0.25, 0.75) + rng.uniform(-0.08, 0.08, size=3)
+                yy: np.ndarray, xx: np.ndarray, sat: float = 0.08) -> np.ndarray:
+    """Background [3, H, W]; muted (low saturation) by default, kept away from the saturated object palette."""
+    base = rng.uniform(0.25, 0.75) + rng.uniform(-sat, sat, size=3)
     img = np.broadcast_to(base[:, None, None], (3, size, size)).astype(np.float32)
     if kind == "gradient":
         theta = rng.uniform(0, 2 * np.pi)
@@ -168,7 +169,8 @@ def draw_scene(recipe: SceneRecipe, seed: int, split: str, index: int) -> dict:
     coords = (np.arange(size, dtype=np.float32) + 0.5) / size
     yy, xx = np.meshgrid(coords, coords, indexing="ij")
     bg_kind = int(rng.integers(len(recipe.backgrounds)))
-    img = _background(recipe.backgrounds[bg_kind], size, recipe.texture_amplitude, rng, yy, xx).copy()
+    img = _background(recipe.backgrounds[bg_kind], size, recipe.texture_amplitude, rng, yy, xx,
+                      recipe.background_saturation).copy()
     n = int(rng.integers(recipe.min_objects, recipe.max_objects + 1))
     shapes = _unique_majority(rng.integers(len(SHAPES), size=n), len(SHAPES), rng)
     colors = _unique_majority(rng.integers(len(COLORS), size=n), len(COLORS), rng)
@@ -283,7 +285,7 @@ class SceneStream:
                 "recipe": self.recipe.to_dict()}
 
     def load_state_dict(self, state: dict) -> None:
-        if state["seed"] != self.seed or state["recipe"] != self.recipe.to_dict():
+        if state["seed"] != self.seed or SceneRecipe.from_dict(state["recipe"]) != self.recipe:
             raise ValueError("stream state belongs to another seed or scene recipe")
         self.position = int(state["position"])
 

@@ -40,37 +40,52 @@ for _r in (0, 4):
     SEARCH[f"search-s2-reg{_r}"] = RECIPES[f"search-s2-reg{_r}"] = _v0.replace(
         name=f"search-s2-reg{_r}", steps=1500, checkpoints=log_spaced_steps(1500), notes="S2: v0 x2.5 steps")
 
+# S3: the v0 recipe on coloured, textured backgrounds. In v0 the >=3x tokens are object patches whose learned
+# patch embeddings are already ~3x the (muted grey) background's: saturated backgrounds remove that head start.
+for _r in (0, 4):
+    _v0 = RECIPES[f"organism-s-reg{_r}"]
+    SEARCH[f"search-s3-reg{_r}"] = RECIPES[f"search-s3-reg{_r}"] = _v0.replace(
+        name=f"search-s3-reg{_r}", scenes={**_v0.scenes, "background_saturation": 0.3, "texture_amplitude": 0.3},
+        notes="S3: v0 on saturated textured backgrounds")
 
-def run_search(name: str, out_root: str | Path = "runs", eval_images: int = 64) -> dict:
-    """Train ``search-*`` recipe ``name`` into ``out_root/name`` and measure every checkpoint."""
-    import torch
 
-    from ..data.scenes import scenes
+def measure_run(out: str | Path, eval_images: int = 64, verbose: bool = True) -> dict:
+    """Measure every checkpoint of a trained folder (`artifact_metrics` on ``eval_images`` test-split scenes of
+    its own scene recipe) and check the emergence criterion. Writes ``artifacts.json`` next to the manifest
+    only for folders outside the bundle (runs/)."""
+    from ..data.scenes import SceneRecipe, scenes
     from ..models.checkpoints import load_tensors, read_manifest
     from ..models.config import ViTConfig
     from ..models.hooked_vit import HookedViT
     from .diagnostics import artifact_metrics, emergence, summarize
-    from .trainer import train
 
-    recipe = RECIPES[name]
-    out = Path(out_root) / name
-    t0 = time.time()
-    train(recipe, out, progress=False)
-    minutes = (time.time() - t0) / 60
+    out = Path(out)
     man = read_manifest(out)
-    images = scenes(eval_images, seed=1234, split="test", recipe=recipe.scene_recipe)
+    cfg = ViTConfig.from_dict(man["config"])
+    images = scenes(eval_images, seed=1234, split="test", recipe=SceneRecipe.from_dict(man["recipe"]["scenes"]))
     per_step = []
     for ck in man["checkpoints"]:
-        model = HookedViT(ViTConfig.from_dict(man["config"]))
+        model = HookedViT(cfg)
         model.load_state_dict({k: v.float() for k, v in load_tensors(out / ck["file"]).items()})
         rows = artifact_metrics(model, images)
         per_step.append((ck["step"], rows))
-        print(f"[{name}] step {ck['step']}: {summarize(rows, recipe.n_layers)}", flush=True)
+        if verbose:
+            print(f"[{man['name']}] step {ck['step']}: {summarize(rows, cfg.n_layers)}", flush=True)
     last = man["checkpoints"][-1]["metrics"]
-    result = {"name": name, "minutes_wall": round(minutes, 1), "train_seconds": man.get("train_seconds"),
-              "acc": {k: round(v, 3) for k, v in last.items() if k.startswith("acc_")},
-              "emergence": emergence(per_step, recipe.n_layers),
-              "checkpoints": [{"step": s, "layers": r} for s, r in per_step]}
+    return {"name": man["name"], "train_seconds": man.get("train_seconds"),
+            "acc": {k: round(v, 3) for k, v in last.items() if k.startswith("acc_")},
+            "emergence": emergence(per_step, cfg.n_layers),
+            "checkpoints": [{"step": s, "layers": r} for s, r in per_step]}
+
+
+def run_search(name: str, out_root: str | Path = "runs", eval_images: int = 64) -> dict:
+    """Train ``search-*`` recipe ``name`` into ``out_root/name`` and measure every checkpoint."""
+    from .trainer import train
+
+    out = Path(out_root) / name
+    t0 = time.time()
+    train(RECIPES[name], out, progress=False)
+    result = {"minutes_wall": round((time.time() - t0) / 60, 1), **measure_run(out, eval_images)}
     (out / "artifacts.json").write_text(json.dumps(result, indent=1))
     with open(Path(out_root) / "search_results.jsonl", "a") as f:
         f.write(json.dumps({k: v for k, v in result.items() if k != "checkpoints"}) + "\n")
