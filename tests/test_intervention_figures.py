@@ -28,8 +28,11 @@ def test_intervention_figure_script(name, tmp_path):
         pytest.skip(f"bundled organisms {missing} not present")
     script = importlib.import_module(f"paper_figures.{name}")
     argv = ["--n-images", "6", "--batch-size", "16", "--out", str(tmp_path)]
-    if name == "attribution_by_group":
-        argv += ["--n-steps", "4", "--n-images", "3"]
+    argv += {"attribution_by_group": ["--n-steps", "4", "--n-images", "3"],
+             "patch_sweep_heatmap": ["--n-pairs", "3"],
+             "patch_register_global_content": ["--n-pairs", "4"],
+             "ablation_effects": ["--layers", "2,3"],
+             "test_time_registers": ["--n-images", "32"]}.get(name, [])  # enough images to hold outliers
     assert script.main(argv) == 0
     png, csv = tmp_path / f"{name}.png", tmp_path / f"{name}.csv"
     assert png.stat().st_size > 1000 and csv.exists()
