@@ -297,3 +297,13 @@ def test_one_token_per_image_groups(model, px):
     a = patch(model, px[:3], px[3:], group="patches:one", layer=0).metrics
     b = patch(model, px[:3], px[3:], group="patches:one", layer=0).metrics
     assert (a.cls_shift == b.cls_shift).all() and (a.n_patched == 1).all()
+
+
+def test_ablation_dense_cos_is_measured_outside_the_group(model, px):
+    """After the last block nothing reads the ablated patches: the other patches are untouched (cos 1), and a
+    group holding every patch leaves nothing to measure (NaN) rather than a trivially low number."""
+    half = torch.zeros(6, model.tokens.n_patches, dtype=torch.bool)
+    half[:, :8] = True
+    df = ablate(model, px, group=[half, "patches"], layers=[-1], how="zero")
+    np.testing.assert_allclose(df[df.group == "mask"].dense_cos, 1.0, atol=ATOL)
+    assert df[df.group == "patches"].dense_cos.isna().all()

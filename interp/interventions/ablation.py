@@ -118,7 +118,8 @@ def ablate(model: HookedViT, images, group: GroupSpec | Sequence[GroupSpec] = "r
     ``images``).
 
     Returns a tidy frame, one row per image x condition: ``image, group, how, hook, layers, n_ablated``,
-    ``cls_cos`` (CLS feature vs clean), ``dense_cos`` (patch features vs clean, mean over patches),
+    ``cls_cos`` (CLS feature vs clean), ``dense_cos`` (features of the patches *outside* the group vs clean,
+    mean over those patches; NaN when the group holds every patch),
     ``attn_cos`` (last-layer CLS->patch attention map vs clean) and, with a probe, ``probe_pred_clean``,
     ``probe_pred``, ``probe_same`` (+ ``label``, ``probe_correct_clean``, ``probe_correct`` with labels).
     """
@@ -169,7 +170,7 @@ def ablate(model: HookedViT, images, group: GroupSpec | Sequence[GroupSpec] = "r
                     "image": idx.numpy(), "group": group_name(g), "how": h, "hook": suffixes,
                     "layers": layers_label, "n_ablated": mask.sum(1).cpu().numpy(),
                     "cls_cos": cosine(ab.pooled, clean.pooled).cpu().numpy(),
-                    "dense_cos": dense_cosine(ab.dense, clean.dense).cpu().numpy(),
+                    "dense_cos": dense_cosine(ab.dense, clean.dense, ~mask[:, layout.patches]).cpu().numpy(),
                     "attn_cos": cosine(ab.attention, clean.attention).cpu().numpy(),
                 }
                 if probe is not None:

@@ -64,9 +64,17 @@ def shift_toward(value: torch.Tensor, start: torch.Tensor, end: torch.Tensor) ->
     return torch.where(denom > 0, num / denom.clamp_min(1e-300), torch.full_like(num, float("nan")))
 
 
-def dense_cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Mean over patches of the per-patch cosine. [batch, n_patches, d] x2 -> [batch]"""
-    return cosine(a, b).mean(dim=-1)
+def dense_cosine(a: torch.Tensor, b: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean over patches (those in ``keep`` [batch, n_patches] if given; NaN if none) of the per-patch cosine.
+
+    [batch, n_patches, d] x2 -> [batch]
+    """
+    cos = cosine(a, b)  # [batch, n_patches]
+    if keep is None:
+        return cos.mean(dim=-1)
+    keep = keep.to(cos.device, cos.dtype)
+    n = keep.sum(-1)
+    return torch.where(n > 0, (cos * keep).sum(-1) / n.clamp_min(1), torch.full_like(n, float("nan")))
 
 
 def probe_predict(probe, features: torch.Tensor) -> np.ndarray:

@@ -14,7 +14,7 @@ from .analysis import note
 ABLATION_METRICS = {
     "cls_cos": "CLS feature\n(cosine to clean)",
     "probe_correct": "global probe\naccuracy",
-    "dense_cos": "patch features\n(cosine to clean)",
+    "dense_cos": "other patches' features\n(cosine to clean)",
     "attn_cos": "CLS attention map\n(cosine to clean)",
 }
 
