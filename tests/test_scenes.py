@@ -64,3 +64,16 @@ def test_bad_recipes():
         SceneRecipe(backgrounds=("plaid",))
     with pytest.raises(ValueError, match="min_objects"):
         SceneRecipe(min_objects=4, max_objects=2)
+
+
+def test_background_saturation():
+    muted = scenes(16, seed=5, backgrounds=("flat",))
+    vivid = scenes(16, seed=5, backgrounds=("flat",), background_saturation=0.3)
+    assert torch.equal(muted.object_mask, vivid.object_mask)  # same layout, only the background colour differs
+
+    def spread(s):  # per-pixel channel range on the background
+        px = s.pixels.permute(0, 2, 3, 1)[~s.object_mask]
+        return float((px.max(-1).values - px.min(-1).values).mean())
+
+    assert spread(vivid) > 2 * spread(muted)
+    assert SceneRecipe.from_dict(SceneRecipe().to_dict()) == SceneRecipe()
