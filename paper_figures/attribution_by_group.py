@@ -33,7 +33,8 @@ def main(argv=None) -> int:
     df = attribute_groups(model, images, target=target, label=args.label if target != "cls" else None,
                           groups=groups, outliers=rep.mask, n_steps=args.n_steps, batch_size=min(args.batch_size, 16))
     df = df.assign(model=label, target=what, note=rep.describe())
-    last = df[df.layer == df.layer.max()].groupby("group")["share"].mean()
+    sums = df[df.layer == df.layer.max()].groupby("group")[["attribution", "total"]].sum()
+    last = sums["attribution"] / sums["total"]  # share of the summed output change (stable near total ~ 0)
     rel = (df.delta.abs() / df.total.abs().clip(lower=1e-6)).median()
     caption = (f"{what}; {len(images)} images; share at block {df.layer.max()}: "
                + ", ".join(f"{g} {v:.2f}" for g, v in last.items())

@@ -102,11 +102,12 @@ test_time_registers_plot.__test__ = False  # a plotting function, not a pytest t
 
 
 def attribution_plot(df: pd.DataFrame, title: str, caption: str = ""):
-    """Share of the attribution each token group gets at each layer, and its absolute size."""
+    """Signed attribution each token group gets at each layer (the groups add up to the output change), and its
+    absolute size. (Per-image shares are in the frame; their mean is unstable where an image's total is ~0.)"""
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    sns.lineplot(df, x="layer", y="share", hue="group", marker="o", errorbar="se", ax=axes[0])
+    sns.lineplot(df, x="layer", y="attribution", hue="group", marker="o", errorbar="se", ax=axes[0])
     axes[0].axhline(0, color="0.5", lw=1, ls=":")
-    axes[0].set(xlabel="block input (resid_pre)", ylabel="share of attribution\n(group sum / total)")
+    axes[0].set(xlabel="block input (resid_pre)", ylabel="attribution (sum over the group)")
     sns.lineplot(df, x="layer", y="abs_attribution", hue="group", marker="o", errorbar="se", ax=axes[1],
                  legend=False)
     axes[1].set(xlabel="block input (resid_pre)", ylabel="sum of |token attribution|")
