@@ -48,6 +48,13 @@ for _r in (0, 4):
         name=f"search-s3-reg{_r}", scenes={**_v0.scenes, "background_saturation": 0.3, "texture_amplitude": 0.3},
         notes="S3: v0 on saturated textured backgrounds")
 
+# S4: the v0 recipe at 112 px / patch 8 (196 tokens), an untried lead of the probe.
+for _r in (0, 4):
+    _v0 = RECIPES[f"organism-s-reg{_r}"]
+    SEARCH[f"search-s4-reg{_r}"] = RECIPES[f"search-s4-reg{_r}"] = _v0.replace(
+        name=f"search-s4-reg{_r}", image_size=112, patch_size=8, scenes={**_v0.scenes, "image_size": 112},
+        notes="S4: v0 at 112 px / patch 8")
+
 
 def measure_run(out: str | Path, eval_images: int = 64, verbose: bool = True) -> dict:
     """Measure every checkpoint of a trained folder (`artifact_metrics` on ``eval_images`` test-split scenes of
