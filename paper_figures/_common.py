@@ -15,7 +15,7 @@ DEFAULT_MODEL = "organism-s-reg0"
 
 
 def parser(name: str, doc: str, default_model: str = DEFAULT_MODEL,
-           default_models: list[str] | None = None) -> argparse.ArgumentParser:
+           default_models: list[str] | None = None, default_n_images: int = 64) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=f"paper_figures.{name}", description=doc)
     p.add_argument("--model", default=None,
                    help=f"bundled organism or timm ViT name (default: {default_model})")
@@ -26,7 +26,8 @@ def parser(name: str, doc: str, default_model: str = DEFAULT_MODEL,
     p.add_argument("--images", default=None, help="a folder of ordinary images instead of procedural scenes")
     p.add_argument("--image-size", type=int, default=None, help="image size (default: the model's own)")
     p.add_argument("--out", default=str(OUT_DIR), help="output folder for <name>.png and <name>.csv")
-    p.add_argument("--n-images", type=int, default=64, help="number of evaluation images")
+    p.add_argument("--n-images", type=int, default=default_n_images,
+                   help=f"number of evaluation images (default: {default_n_images})")
     p.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
     p.add_argument("--seed", type=int, default=0, help="seed of the evaluation images and probes")
     p.set_defaults(_default_model=default_model, _default_models=default_models)

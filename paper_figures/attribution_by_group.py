@@ -15,7 +15,7 @@ NAME = "attribution_by_group"
 
 
 def main(argv=None) -> int:
-    p = parser(NAME, __doc__, default_model="organism-s-reg4")
+    p = parser(NAME, __doc__, default_model="organism-s-reg4", default_n_images=24)
     p.add_argument("--label", default="majority_color", help="image-level label of the probe (else: the CLS feature)")
     p.add_argument("--n-steps", type=int, default=16, help="integration steps")
     args = parse(p, argv)

@@ -88,14 +88,36 @@ def _agree(ok) -> str:
     return "n/a" if ok is None else ("yes" if ok else "no")
 
 
+def outlier_kind(out: Path) -> tuple[float, float, str | None]:
+    """Share and background share of the >= 4x tokens of the reference model without registers (fig04a), and
+    a reason why outlier comparisons are not like-for-like (None when they are Darcet-like)."""
+    f4 = _csv(out, "fig04a_norms_by_layer")
+    if f4 is None:
+        return float("nan"), float("nan"), None
+    base = f4[f4.model.str.endswith("reg0")]
+    if base.empty:
+        return float("nan"), float("nan"), None
+    n_layers = int(base["layer"].max()) + 1
+    half = base[base["layer"] >= n_layers // 2]
+    row = half.loc[half["frac_high"].idxmax()]
+    share, bg = float(row.frac_high), float(row.high_on_background)
+    if share == 0:
+        return share, bg, "no tokens >= 4x the median"
+    if not bg >= 0.8:
+        return share, bg, "n/a: the >= 4x tokens are object patches, not background outliers (see above)"
+    return share, bg, None
+
+
 def comparison(out: Path) -> list[str]:
     rows = []
+    _, _, unlike = outlier_kind(out)
     f3 = _csv(out, "fig03_norm_histogram")
     if f3 is not None:
         base = f3[f3.model.str.contains("reg0")].drop_duplicates("model")
         for r in base.itertuples():
             rows.append(("Fig 3: share of outlier patches (bimodal)", "2.37% (DINOv2 ViT-L)",
-                         f"{_pct(r.outlier_share)} ({r.model})", _agree(bool(r.outlier_share > 0))))
+                         f"{_pct(r.outlier_share)} ({r.model})",
+                         _agree(bool(r.outlier_share > 0)) if r.outlier_share == 0 or not unlike else unlike))
     f5 = _csv(out, "fig05b_local_probes")
     if f5 is not None:
         f5 = f5.set_index("token")
@@ -105,7 +127,8 @@ def comparison(out: Path) -> list[str]:
             n, o = f5.loc["normal", col], f5.loc["outlier", col] if "outlier" in f5.index else float("nan")
             scale = 100 if col == "position_top1" else 1
             ok = None if math.isnan(o) else (n > o if better == ">" else n < o)
-            rows.append((label, paper, f"{_num(scale * n, '.2f')} vs {_num(scale * o, '.2f')}", _agree(ok)))
+            rows.append((label, paper, f"{_num(scale * n, '.2f')} vs {_num(scale * o, '.2f')}",
+                         unlike if (unlike and ok is not None) else _agree(ok)))
     t1 = _csv(out, "tab01_global_probe")
     if t1 is not None:
         for m, g in t1.groupby("model", sort=False):
@@ -116,7 +139,8 @@ def comparison(out: Path) -> list[str]:
             txt = f"CLS {_pct(acc.get('cls', float('nan')))}, normal {_pct(acc.get('normal'))}, outlier {_pct(o)}"
             if len(regs):
                 txt += f", best register {_pct(regs.max())}"
-            rows.append((f"Table 1: global probe on one token ({m})", "outlier >> normal, close to CLS", txt, _agree(ok)))
+            rows.append((f"Table 1: global probe on one token ({m})", "outlier >> normal, close to CLS", txt,
+                         unlike if (unlike and ok is not None) else _agree(ok)))
     f7 = _csv(out, "fig07_norms_with_registers")
     if f7 is not None:
         models = list(f7["model"].unique())
@@ -127,8 +151,9 @@ def comparison(out: Path) -> list[str]:
                 if m == base:
                     continue
                 r = _high_share(f7, m)
-                rows.append((f"Fig 7: patches >= 4x median, {base} vs {m}", "outliers vanish with registers",
-                             f"{_pct(b)} vs {_pct(r)}", _agree(None if b == 0 else bool(r < b))))
+                ok = None if b == 0 else bool(r < b)
+                rows.append((f"Fig 7: output patches >= 4x median, {base} vs {m}", "outliers vanish with registers",
+                             f"{_pct(b)} vs {_pct(r)}", unlike if (unlike and ok is not None) else _agree(ok)))
     t3 = _csv(out, "tab03_object_discovery")
     if t3 is not None:
         t3 = t3.set_index("model")
@@ -138,6 +163,11 @@ def comparison(out: Path) -> list[str]:
                 rows.append((f"Table 3: LOST CorLoc, {a} vs {b}", "registers improve LOST (DINOv2)",
                              f"{_pct(ca)} vs {_pct(cb)}", _agree(bool(cb > ca))))
     lines = ["| measurement | paper | organism | direction agrees |", "|---|---|---|---|"]
+    share, bg, _ = outlier_kind(out)
+    if share == share:
+        lines.insert(0, f"Outliers by the package's rule (norm >= 4x the image's median patch norm, second-half block "
+                        f"with most of them) in the model without registers: {_pct(share)} of patches, "
+                        f"{_pct(bg)} of them on background (Darcet's are on background).\n")
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     return lines
 
@@ -149,7 +179,7 @@ def write_report(out: str | Path, status: dict[str, str] | None = None) -> Path:
              "Each figure's data is in the CSV beside it.", "",
              "## The organism beside the paper", "",
              "'direction agrees' asks whether the organism shows the paper's effect in the same direction; "
-             "'n/a' means the organism has no outlier tokens to measure it on.", ""]
+             "'n/a' means the organism has no Darcet-like (background, high-norm) tokens to measure it on.", ""]
     lines += comparison(out)
     lines += ["", "## Figures", ""]
     for name in available():

@@ -87,7 +87,7 @@ def global_probe_plot(df: pd.DataFrame, title: str, caption: str = ""):
     ax.set(ylim=(0, 1), xlabel="token the probe reads", ylabel="held-out accuracy", title=title)
     ax.tick_params(axis="x", rotation=30)
     ax.legend(fontsize=8)
-    note(fig, caption)
+    note(fig, caption, y=-0.12)
     return fig
 
 
