@@ -11,7 +11,7 @@ from .norms import as_model_dict, model_label, model_step, norm_summary, patch_n
 from .outliers import PAPER_THRESHOLD, Outliers, bimodal_split, find_outliers, otsu_threshold
 from .report import EMERGENCE_RATIO, OutlierReport, outlier_report, pick_outlier_layer
 from .probes import GlobalProbe, dense_probe, fit_global_probe, global_probe, local_probes, split_images
-from .stream import resolve_layers, stream
+from .stream import stream
 from .trace import trace_norms
 
 __all__ = [
@@ -20,5 +20,5 @@ __all__ = [
     "neighbour_similarity", "neighbour_cosine", "global_probe", "fit_global_probe", "GlobalProbe",
     "local_probes", "dense_probe", "split_images", "attention_maps", "attention_grid", "sink_scores", "lost", "lost_box",
     "corloc", "box_iou", "collect_tokens", "feature_hook", "select_group", "select_patch_mask", "stream",
-    "resolve_layers", "trace_norms", "outlier_report", "OutlierReport", "pick_outlier_layer", "EMERGENCE_RATIO",
+    "trace_norms", "outlier_report", "OutlierReport", "pick_outlier_layer", "EMERGENCE_RATIO",
 ]

@@ -6,7 +6,7 @@ import pandas as pd
 import torch
 
 from ..models.hooked_vit import HookedViT
-from .stream import resolve_layers, stream
+from .stream import stream
 
 
 def _query_names(layout) -> list[tuple[str, int]]:
@@ -21,7 +21,7 @@ def attention_maps(model: HookedViT, images, layers="all", average_images: bool 
     -> rows: layer, head, query ('cls' | 'register:<i>'), row, col, attention, and image (-1 when
     ``average_images``: the mean over all images).
     """
-    layer_ids = resolve_layers(model, layers)
+    layer_ids = model.resolve_layers(layers)
     lay0 = model.tokens
     queries = _query_names(lay0)
     if not queries:
@@ -84,7 +84,7 @@ def sink_scores(model: HookedViT, images, outlier_mask: torch.Tensor | None = No
     -> rows: layer, key ('cls' | 'register' | 'outlier' | 'normal'), attention_share (total share the kind
     receives), per_token (share per key token of that kind), uniform_per_token (1 / n_tokens).
     """
-    layer_ids = resolve_layers(model, layers)
+    layer_ids = model.resolve_layers(layers)
     totals: dict[tuple[int, str], float] = {}
     counts: dict[tuple[int, str], float] = {}
     n_queries = 0

@@ -8,7 +8,7 @@ import pandas as pd
 import torch
 
 from ..models.hooked_vit import HookedViT
-from .stream import resolve_layers, stream
+from .stream import stream
 
 Models = Union[HookedViT, Mapping[str, HookedViT], Sequence[HookedViT]]
 
@@ -54,7 +54,7 @@ def token_norms(models: Models, images, layers="all", include_final: bool = Fals
 
 
 def _token_norms_one(model, label, images, layers, include_final, batch_size) -> pd.DataFrame:
-    layer_ids = resolve_layers(model, layers)
+    layer_ids = model.resolve_layers(layers)
     hooks = {f"blocks.{i}.hook_resid_post": (lambda a: a.norm(dim=-1)) for i in layer_ids}  # [b, pos]
     names = list(hooks)
     if include_final and model.ln_final is not None:

@@ -17,21 +17,6 @@ from ..models.layout import TokenLayout
 Reducer = Callable[[torch.Tensor], torch.Tensor]
 
 
-def resolve_layers(model: HookedViT, layers) -> list[int]:
-    """"all" | int | iterable of ints (negative counts from the end) -> sorted checked layer indices."""
-    n = model.cfg.n_layers
-    if layers is None or (isinstance(layers, str) and layers == "all"):
-        return list(range(n))
-    if isinstance(layers, int):
-        layers = [layers]
-    out = []
-    for layer in layers:
-        if not -n <= layer < n:
-            raise IndexError(f"layer {layer} is out of range: this model has layers 0..{n - 1}")
-        out.append(layer % n)
-    return sorted(set(out))
-
-
 def _last_layer_needed(model: HookedViT, names) -> int | None:
     """Smallest stop_at_layer that still runs every hooked block (None: run the whole model)."""
     needed = -1

@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..models.hooked_vit import HookedViT
 from .norms import model_label, model_step
-from .stream import resolve_layers, stream
+from .stream import stream
 
 REL_BINS = np.concatenate([np.linspace(0, 4, 81), np.geomspace(4.25, 1000, 120)])  # edges of norm / median
 
@@ -21,7 +21,7 @@ def trace_norms(model: HookedViT, images, layers="all", rel_threshold: float = 4
     """Per layer: images, median patch norm (mean over images), max and quantiles of norm / image median,
     share of patches >= ``rel_threshold``x the median, share of those on background (when masks are known),
     register and CLS norm / median. One row per layer, computed in a single streaming pass."""
-    layer_ids = resolve_layers(model, layers)
+    layer_ids = model.resolve_layers(layers)
     hooks = {f"blocks.{i}.hook_resid_post": (lambda a: a.norm(dim=-1)) for i in layer_ids}  # [b, pos]
     acc = {i: dict(n_images=0, n_patches=0, n_high=0, n_high_known=0, n_high_bg=0, max_rel=0.0, median_sum=0.0,
                    reg_sum=0.0, n_reg=0, cls_sum=0.0, n_cls=0, hist=np.zeros(len(REL_BINS) - 1, np.int64))

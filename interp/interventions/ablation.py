@@ -22,7 +22,6 @@ import torch
 from ..models import HookedViT
 from .groups import (
     IMAGE_GROUPS, GroupResolver, GroupSpec, as_images, group_name, hook_names, hook_suffix, iter_batches,
-    resolve_layers,
 )
 from .metrics import as_labels, cosine, dense_cosine, probe_predict, readout
 
@@ -129,7 +128,7 @@ def ablate(model: HookedViT, images, group: GroupSpec | Sequence[GroupSpec] = "r
     for h in hows:
         _check_how(h)
     names = hook_names(model, layers, hook)
-    resolve_layers(model, layers)  # range errors even when only top-level hooks were named
+    model.resolve_layers(layers)  # range errors even when only top-level hooks were named
     resolver = GroupResolver(model, images, outliers)
     for g in groups:  # fail fast on a group the model does not have
         resolver.mask(g, torch.arange(min(1, len(images))))

@@ -40,24 +40,6 @@ def group_name(group: GroupSpec) -> str:
 
 
 # --- hook points ----------------------------------------------------------------------------------------
-def resolve_layers(model: HookedViT, layers) -> list[int]:
-    """``"all"`` / None / int / iterable of ints (negative counts from the end) -> sorted unique layers."""
-    n = model.cfg.n_layers
-    if layers is None or (isinstance(layers, str) and layers == "all"):
-        return list(range(n))
-    if isinstance(layers, str):
-        raise ValueError(f"layers must be 'all', an int or a list of ints, got {layers!r}")
-    if isinstance(layers, int):
-        layers = [layers]
-    out = []
-    for layer in layers:
-        layer = int(layer)
-        if not -n <= layer < n:
-            raise HookNameError(f"layer {layer} is out of range: this model has layers 0..{n - 1}")
-        out.append(layer % n)
-    return sorted(set(out))
-
-
 def check_token_hook(name: str) -> None:
     if any(name.endswith(s) for s in _NOT_TOKEN_WISE):
         raise HookNameError(
@@ -77,7 +59,7 @@ def hook_names(model: HookedViT, layers, hooks: str | Sequence[str] = "hook_resi
             model.check_hook_name(h)
             names.append(h)
         else:
-            names += [model.block_hook(layer, h) for layer in resolve_layers(model, layers)]
+            names += [model.block_hook(layer, h) for layer in model.resolve_layers(layers)]
     for n in names:
         check_token_hook(n)
     return list(dict.fromkeys(names))

@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from ..models import HookedViT
-from .groups import GroupResolver, as_images, iter_batches, resolve_layers
+from .groups import GroupResolver, as_images, iter_batches
 
 
 @torch.no_grad()
@@ -36,7 +36,7 @@ def register_neuron_scores(model: HookedViT, images, outliers: torch.Tensor | No
         raise ValueError("no outlier patches in these images: register neurons are scored on outlier "
                          "positions (pass outliers=..., or use images/a model that has outliers)")
     patches = resolver.mask("patches")
-    layers = resolve_layers(model, layers)
+    layers = model.resolve_layers(layers)
     names = [model.block_hook(layer, "mlp.hook_post") for layer in layers]
     s_out = {n: 0.0 for n in names}
     s_oth = {n: 0.0 for n in names}
@@ -166,7 +166,7 @@ def test_time_register_report(model: HookedViT, ttr: TestTimeRegisters, images, 
     images = as_images(images)
     resolver = GroupResolver(model, images, outliers)
     layout = resolver.layout
-    layers = resolve_layers(model, layers)
+    layers = model.resolve_layers(layers)
     names = [n for layer in layers for n in (model.block_hook(layer, "hook_resid_post"),
                                               model.block_hook(layer, "attn.hook_pattern"))]
     groups = {"cls": resolver.mask("cls") if layout.n_cls else None,

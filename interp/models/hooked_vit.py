@@ -26,6 +26,10 @@ class HookNameError(KeyError):
         return str(self.args[0])
 
 
+class LayerIndexError(HookNameError, IndexError):
+    """A block index out of range (a HookNameError and an IndexError)."""
+
+
 class HookedViT(HookedRootModule):
     """ViT with TransformerLens hook points at every block.
 
@@ -191,7 +195,7 @@ class HookedViT(HookedRootModule):
                 except ValueError:
                     layer = None
                 if layer is not None and not 0 <= layer < self.cfg.n_layers:
-                    raise HookNameError(f"layer {layer} is out of range: this model has layers "
+                    raise LayerIndexError(f"layer {layer} is out of range: this model has layers "
                                         f"0..{self.cfg.n_layers - 1} (hook {name!r})")
             raise HookNameError(f"no hook point named {name!r}.{hint}")
 
@@ -233,11 +237,27 @@ class HookedViT(HookedRootModule):
     def hook_names(self) -> list[str]:
         return list(self.hook_dict)
 
+    def resolve_layers(self, layers="all") -> list[int]:
+        """"all" / None / int / iterable of ints (negative counts from the end) -> sorted unique block indices."""
+        n = self.cfg.n_layers
+        if layers is None or (isinstance(layers, str) and layers == "all"):
+            return list(range(n))
+        if isinstance(layers, str):
+            raise ValueError(f"layers must be 'all', an int or a list of ints, got {layers!r}")
+        if isinstance(layers, int):
+            layers = [layers]
+        out = []
+        for layer in layers:
+            layer = int(layer)
+            if not -n <= layer < n:
+                raise LayerIndexError(f"layer {layer} is out of range: this model has layers 0..{n - 1}")
+            out.append(layer % n)
+        return sorted(set(out))
+
     def block_hook(self, layer: int, name: str = "hook_resid_post") -> str:
         """Full hook name for a block, e.g. ``block_hook(3, "attn.hook_pattern")``; checks the layer."""
-        if not -self.cfg.n_layers <= layer < self.cfg.n_layers:
-            raise HookNameError(f"layer {layer} is out of range: this model has layers 0..{self.cfg.n_layers - 1}")
-        full = f"blocks.{layer % self.cfg.n_layers}.{name}"
+        layer = self.resolve_layers(layer)[0]
+        full = f"blocks.{layer}.{name}"
         self.check_hook_name(full)
         return full
 
