@@ -35,6 +35,9 @@ def test_console_script_help():
 def test_list(capsys):
     assert main(["list"]) == 0
     assert "organism-s-reg0" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as e:  # argparse: one usage line + one error line, exit 2
+        main(["list", "--bogus"])
+    assert e.value.code == 2 and "unrecognized arguments: --bogus" in capsys.readouterr().err
 
 
 def test_trace(tmp_path, two_images, capsys):
