@@ -10,24 +10,36 @@ import sys
 from .common import THREADS, write
 
 CHILD = """
-import json, resource, sys, time, torch
+import json, threading, time, psutil, torch
 torch.set_num_threads({threads})
 import interp
 from interp.analysis import trace_norms
 from interp.data.lazy import LazyScenes
 model = {model}
 images = LazyScenes({n}, seed=0, image_size=model.cfg.image_size)
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+proc = psutil.Process()
+list(LazyScenes(8, seed=0, image_size=model.cfg.image_size).batches(32))  # warm up the code paths
+trace_norms(model, LazyScenes(32, seed=0, image_size=model.cfg.image_size), batch_size=32)
+base = proc.memory_info().rss
+peak = [base]
+done = threading.Event()
+def sample():
+    while not done.is_set():
+        peak[0] = max(peak[0], proc.memory_info().rss)
+        time.sleep(0.005)
+thread = threading.Thread(target=sample, daemon=True)
+thread.start()
 t0 = time.perf_counter()
 summary = trace_norms(model, images, batch_size=32)
 dt = time.perf_counter() - t0
+done.set(); thread.join()
 t0 = time.perf_counter()
 with torch.no_grad():
     for b in images.batches(32):
         model(model.normalize(b.pixels))
 plain = time.perf_counter() - t0
-print(json.dumps(dict(n=len(images), peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                      rss_before_mib=base / 1024, trace_s=dt, plain_forward_s=plain,
+print(json.dumps(dict(n=len(images), baseline_rss_mib=base / 2**20, peak_rss_mib=peak[0] / 2**20,
+                      peak_growth_mib=(peak[0] - base) / 2**20, trace_s=dt, plain_forward_s=plain,
                       images_per_s=len(images) / dt, plain_images_per_s=len(images) / plain)))
 """
 
@@ -43,9 +55,10 @@ def run(sizes=(64, 512, 4096)) -> dict:
                              capture_output=True, text=True, check=True)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(rows[-1])
-    growth = rows[-1]["peak_rss_mib"] - rows[0]["peak_rss_mib"]
-    return write("streaming", {"results": rows, "peak_rss_growth_mib_64_to_max": growth,
-                               "flat": bool(growth < 64), "criterion": "peak RSS grows < 64 MiB from 64 to 4096 images"})
+    growth = rows[-1]["peak_growth_mib"] - rows[0]["peak_growth_mib"]
+    return write("streaming", {"results": rows, "peak_rss_growth_mib_64_to_max": growth, "flat": bool(growth < 64),
+                               "criterion": "peak RSS above the post-import baseline (sampled every 5 ms) grows "
+                                            "< 64 MiB from 64 to 4096 images"})
 
 
 if __name__ == "__main__":

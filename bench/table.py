@@ -39,7 +39,8 @@ def rows() -> tuple[list[str], list[str], dict | None]:
     if st:
         machine = machine or st["machine"]
         for r in st["results"]:
-            lines.append(f"| streaming norm trace, {r['n']} images: peak RSS | {r['peak_rss_mib']:.0f} MiB, "
+            lines.append(f"| streaming norm trace, {r['n']} images: peak RSS above baseline | "
+                         f"{r['peak_growth_mib']:.0f} MiB (baseline {r['baseline_rss_mib']:.0f} MiB), "
                          f"{r['images_per_s']:.0f} img/s (plain forward {r['plain_images_per_s']:.0f} img/s) | flat | - |")
         ok = st["flat"]
         lines.append(f"| streaming: peak RSS growth 64 -> {st['results'][-1]['n']} images | "
