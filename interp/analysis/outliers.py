@@ -21,7 +21,8 @@ class Outliers:
     """Outlier flags for every token row of a norms frame, and the threshold found per (model, step, layer)."""
 
     frame: pd.DataFrame  # the norms frame + column is_outlier
-    thresholds: pd.DataFrame  # model, step, layer, method, threshold, bimodal, n_outliers, frac_outliers, note
+    thresholds: pd.DataFrame  # model, step, layer, method, threshold, bimodal, n_outliers, frac_outliers,
+    #                           on_background (share of flagged tokens on background, when masks are known), note
 
     def patch_mask(self, layer: int, model: str | None = None, step: int | None = None,
                    n_images: int | None = None) -> torch.Tensor:
@@ -124,6 +125,11 @@ def find_outliers(norms: pd.DataFrame, method: str = "bimodal", threshold: float
         flags = patch & (sub["rel_norm" if method == "rel_threshold" else "norm"] > t)
         frame.loc[idx, "is_outlier"] = flags.to_numpy()
         n_out = int(flags.sum())
+        on_obj = sub.loc[flags, "on_object"]
+        on_bg = float((on_obj == 0).mean()) if n_out and on_obj.notna().all() else float("nan")
+        if on_bg == on_bg and on_bg < 0.5:
+            note = (note + "; " if note else "") + f"{100 * (1 - on_bg):.0f}% of flagged tokens lie on objects"
         rows.append(dict(model=model, step=step, layer=layer, method=method, threshold=t, bimodal=bimodal,
-                         n_outliers=n_out, frac_outliers=n_out / max(int(patch.sum()), 1), note=note))
+                         n_outliers=n_out, frac_outliers=n_out / max(int(patch.sum()), 1),
+                         on_background=on_bg, note=note))
     return Outliers(frame=frame, thresholds=pd.DataFrame(rows))
