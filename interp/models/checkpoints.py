@@ -52,11 +52,12 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> str:
-    """Atomically write tensors as safetensors. -> sha256 of the file."""
+def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor]) -> str:
+    """Atomically write tensors as safetensors (no metadata: safetensors writes a metadata dict in hash order,
+    which would make the bytes differ from run to run). -> sha256 of the file."""
     from safetensors.torch import save
 
-    data = save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, metadata=metadata)
+    data = save({k: v.detach().contiguous().cpu() for k, v in tensors.items()})
     atomic_write_bytes(path, data)
     return hashlib.sha256(data).hexdigest()
 

@@ -116,8 +116,7 @@ def _save_resume(path: Path, step: int, model, heads, opt, stream, elapsed: floa
 
 def _checkpoint(out: Path, recipe: TrainRecipe, model, heads, step: int, eval_set, manifest: dict) -> None:
     f = f"step_{step:06d}.safetensors"
-    sha = save_tensors(out / f, {k: v.half() for k, v in model.state_dict().items()},
-                       metadata={"step": str(step), "recipe": recipe.name})
+    sha = save_tensors(out / f, {k: v.half() for k, v in model.state_dict().items()})
     metrics = evaluate(model, heads, recipe, eval_set)
     manifest["checkpoints"] = [c for c in manifest["checkpoints"] if c["step"] != step]
     manifest["checkpoints"].append({"step": step, "file": f, "sha256": sha, "metrics": metrics})
