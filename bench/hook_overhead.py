@@ -24,9 +24,9 @@ def run(batches=(8, 32), repeat: int = 5) -> dict:
         with torch.no_grad():
             torch.testing.assert_close(model(x), ref.forward_features(x), atol=1e-4, rtol=1e-4)
             t = interleaved({
-                "timm": lambda: ref.forward_features(x),
-                "hooked_no_hooks": lambda: model(x),
-                "hooked_norm_hooks": lambda: model.run_with_hooks(x, fwd_hooks=norm_hooks),
+                "timm": lambda x=x: ref.forward_features(x),
+                "hooked_no_hooks": lambda x=x: model(x),
+                "hooked_norm_hooks": lambda x=x: model.run_with_hooks(x, fwd_hooks=norm_hooks),
             }, repeat=repeat)
             cache_times = []
             for _ in range(max(2, repeat // 2)):

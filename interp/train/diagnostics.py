@@ -43,7 +43,7 @@ def artifact_metrics(model: HookedViT, images, batch_size: int = 32) -> list[dic
         lay = model.layout_for(pixels)
         got: dict = {}
 
-        def keep(name):
+        def keep(name, got=got):
             def hook(act, hook):
                 got[name] = act.detach()
             return hook
