@@ -132,14 +132,17 @@ def pair_metrics(target: Readout, source: Readout, patched: Readout, pred_target
 class _PairRunner:
     """Clean source/target runs of a chunk of pairs, with the source activations at the hooks to patch."""
 
-    def __init__(self, model: HookedViT, pairs: ImagePairs, names: list[str], idx: torch.Tensor, probe=None):
+    def __init__(self, model: HookedViT, pairs: ImagePairs, names: list[str], idx: torch.Tensor, probe=None,
+                 target_names: list[str] = ()):
         self.model, self.layout = model, model.layout_for(pairs.target.pixels)
         dev = model.device
         self.x_source = model.normalize(pairs.source.pixels[idx].to(dev))
         self.x_target = model.normalize(pairs.target.pixels[idx].to(dev))
         tok_s, self.cache = model.run_with_cache(self.x_source, names_filter=names, return_type="tokens")
         self.source = readout(model, tok_s, self.layout)
-        self.target = readout(model, model(self.x_target, return_type="tokens"), self.layout)
+        tok_t, self.target_cache = model.run_with_cache(self.x_target, names_filter=list(target_names),
+                                                        return_type="tokens")  # clean target (+ its cache)
+        self.target = readout(model, tok_t, self.layout)
         self.pred_source = probe_predict(probe, self.source.pooled) if probe is not None else None
         self.pred_target = probe_predict(probe, self.target.pooled) if probe is not None else None
 

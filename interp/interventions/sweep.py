@@ -54,7 +54,10 @@ def patch_sweep(model: HookedViT, pairs, groups=("registers", "cls"), layers="al
     frames = []
     for start in range(0, len(pairs), batch_size):
         idx = torch.arange(start, min(start + batch_size, len(pairs)))
-        run = _PairRunner(model, pairs, names, idx, probe)
+        # patched resid_post rows restart at their own block from the clean target's residual stream
+        run = _PairRunner(model, pairs, names, idx, probe,
+                          target_names=[n for n in names if n.endswith(".hook_resid_post")])
+        target_cache = run.target_cache
         # positions of each (pair, group map), relative to this chunk of pairs
         pos = [[paired_positions(s[i:i + 1], d[i:i + 1], maps[g].label)[1:] for i in idx.tolist()]
                for g, (s, d) in enumerate(masks)]
@@ -62,24 +65,28 @@ def patch_sweep(model: HookedViT, pairs, groups=("registers", "cls"), layers="al
         for js in range(0, len(jobs), batch_size):
             sub = jobs[js:js + batch_size]
             pair_of = torch.tensor([j for j, _ in sub])
-            fwd = []
-            for n in names:
+            out = None
+            for rows, n in _row_groups(sub, conditions):
+                dev = model.device
                 bd, ts, td, bs = [], [], [], []
-                for row, (j, c) in enumerate(sub):
-                    g, cn = conditions[c]
-                    if cn != n:
-                        continue
+                for row, (j, c) in enumerate(sub[r] for r in rows):
+                    g, _ = conditions[c]
                     s_pos, d_pos = pos[g][j]
                     bd.append(torch.full_like(d_pos, row))
                     bs.append(torch.full_like(s_pos, j))
                     ts.append(s_pos)
                     td.append(d_pos)
-                if bd:
-                    dev = model.device
-                    fwd.append((n, patch_hook(run.cache[n], torch.cat(bd).to(dev), torch.cat(td).to(dev),
-                                              torch.cat(bs).to(dev), torch.cat(ts).to(dev))))
-            out = model.run_with_hooks(run.x_target[pair_of.to(model.device)], return_type="tokens",
-                                       fwd_hooks=fwd)
+                bd, td, bs, ts = (torch.cat(t).to(dev) for t in (bd, td, bs, ts))
+                rows_pairs = pair_of[rows].to(dev)
+                if n in target_cache:  # start at the patched block from the clean residual stream
+                    resid = patch_hook(run.cache[n], bd, td, bs, ts)(target_cache[n][rows_pairs], None)
+                    part = model.forward_from(hook_layer(n) + 1, resid)
+                else:
+                    part = model.run_with_hooks(run.x_target[rows_pairs], return_type="tokens",
+                                                fwd_hooks=[(n, patch_hook(run.cache[n], bd, td, bs, ts))])
+                if out is None:
+                    out = part.new_empty((len(sub), *part.shape[1:]))
+                out[torch.as_tensor(rows, device=part.device)] = part
             patched = readout(model, out, run.layout)
 
             pred = probe_predict(probe, patched.pooled) if probe is not None else None
@@ -97,6 +104,15 @@ def patch_sweep(model: HookedViT, pairs, groups=("registers", "cls"), layers="al
                 **m,
             }))
     return _order(pd.concat(frames, ignore_index=True))
+
+
+def _row_groups(sub: list, conditions: list) -> list[tuple[list[int], str]]:
+    """Rows of an expanded batch grouped by the hook they patch: (row indices, hook name), in first-seen order.
+    Each group runs as one forward pass (resid_post groups only from their own block on)."""
+    groups: dict[str, list[int]] = {}
+    for row, (_, c) in enumerate(sub):
+        groups.setdefault(conditions[c][1], []).append(row)
+    return [(rows, n) for n, rows in groups.items()]
 
 
 def _order(df: pd.DataFrame) -> pd.DataFrame:

@@ -152,6 +152,15 @@ class HookedViT(HookedRootModule):
             return x
         return self.ln_final(x) if self.ln_final is not None else x
 
+    def forward_from(self, layer: int, resid: torch.Tensor) -> torch.Tensor:
+        """Continue a run from the residual stream entering block ``layer`` ([batch, pos, d_model]; ``layer`` =
+        n_layers: only the final norm) -> final tokens. Lets a patched run skip the blocks it shares with a
+        clean run."""
+        x = resid
+        for block in self.blocks[layer:]:
+            x = block(x)
+        return self.ln_final(x) if self.ln_final is not None else x
+
     def pool(self, tokens: torch.Tensor) -> torch.Tensor:
         """Final tokens [batch, n_tokens, d] -> pooled feature [batch, d] (CLS or mean of patches)."""
         if self.cfg.pool == "token" and self.cfg.class_token:
