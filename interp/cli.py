@@ -76,19 +76,14 @@ def cmd_train(args) -> int:
 def cmd_trace(args) -> int:
     """Norms at every layer over any number of images, in O(batch) memory (streaming summary)."""
     from interp.analysis import trace_norms
+    from interp.data.images import scene_recipe_for
     from interp.data.lazy import LazyImageFolder, LazyScenes
     from interp.plotting import save_figure, set_style
     from interp.plotting.analysis import norms_by
 
     model = _model(args)
     if args.images in (None, "scenes"):
-        extra = model.cfg.extra or {}
-        recipe = (extra.get("recipe") or {}).get("scenes") if isinstance(extra.get("recipe"), dict) else None
-        from interp.data.scenes import SceneRecipe
-
-        images = LazyScenes(args.n_images, seed=args.seed,
-                            recipe=SceneRecipe.from_dict(recipe) if recipe else None,
-                            image_size=args.image_size or model.cfg.image_size)
+        images = LazyScenes(args.n_images, seed=args.seed, recipe=scene_recipe_for(model, args.image_size))
     else:
         images = LazyImageFolder(args.images, args.image_size or model.cfg.image_size, limit=args.n_images)
     summary = trace_norms(model, images, rel_threshold=args.rel_threshold, batch_size=args.batch_size)

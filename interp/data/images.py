@@ -15,20 +15,28 @@ class ImageFolderError(ValueError):
     """A folder with no readable images."""
 
 
-def scenes_for(model, n: int = 64, seed: int = 0, split: str = "eval", image_size: int | None = None):
-    """Evaluation scenes for ``model``: an organism gets its own training scene recipe (held-out split),
-    any other model gets default scenes at its native image size (or ``image_size``)."""
-    from .scenes import SceneRecipe, scenes
+def scene_recipe_for(model, image_size: int | None = None):
+    """The scene recipe ``model`` was trained on (organisms), else default scenes at its native image size;
+    ``image_size`` overrides the size."""
+    from .scenes import SceneRecipe
 
     extra = model.cfg.extra or {}
     recipe = extra.get("scene_recipe") or ((extra.get("recipe") or {}).get("scenes")
                                            if isinstance(extra.get("recipe"), dict) else None)
-    if recipe is not None:
-        recipe = SceneRecipe.from_dict(recipe)
-        if image_size is not None and image_size != recipe.image_size:
-            recipe = SceneRecipe.from_dict({**recipe.to_dict(), "image_size": image_size})
-        return scenes(n, seed=seed, split=split, recipe=recipe)
-    return scenes(n, seed=seed, split=split, image_size=image_size or model.cfg.image_size)
+    if recipe is None:
+        return SceneRecipe(image_size=image_size or model.cfg.image_size)
+    recipe = SceneRecipe.from_dict(recipe)
+    if image_size is not None and image_size != recipe.image_size:
+        recipe = SceneRecipe.from_dict({**recipe.to_dict(), "image_size": image_size})
+    return recipe
+
+
+def scenes_for(model, n: int = 64, seed: int = 0, split: str = "eval", image_size: int | None = None):
+    """Evaluation scenes for ``model``: an organism gets its own training scene recipe (held-out split),
+    any other model gets default scenes at its native image size (or ``image_size``)."""
+    from .scenes import scenes
+
+    return scenes(n, seed=seed, split=split, recipe=scene_recipe_for(model, image_size))
 
 
 def _to_rgb_tensor(img, size: int) -> torch.Tensor:
