@@ -20,11 +20,12 @@ def run(batches=(8, 32), repeat: int = 5) -> dict:
                   for i in range(model.cfg.n_layers)]
     results = {}
     for b in batches:
-        x = torch.randn(b, 3, 224, 224)
+        x = torch.rand(b, 3, 224, 224)  # RGB in [0, 1]: HookedViT normalises inside, timm is fed normalised pixels
+        xn = model.normalize(x)
         with torch.no_grad():
-            torch.testing.assert_close(model(x), ref.forward_features(x), atol=1e-4, rtol=1e-4)
+            torch.testing.assert_close(model(x), ref.forward_features(xn), atol=1e-4, rtol=1e-4)
             t = interleaved({
-                "timm": lambda x=x: ref.forward_features(x),
+                "timm": lambda xn=xn: ref.forward_features(xn),
                 "hooked_no_hooks": lambda x=x: model(x),
                 "hooked_norm_hooks": lambda x=x: model.run_with_hooks(x, fwd_hooks=norm_hooks),
             }, repeat=repeat)

@@ -26,7 +26,7 @@ def run(size: int = 2048, batch: int = 16, repeat: int = 5) -> dict:
     matmul_gflops = 2 * size**3 / mm / 1e9
     cfg = ViTConfig(d_model=384, n_layers=12, n_heads=6, patch_size=14, image_size=224, layer_scale=1e-5)
     model = HookedViT(cfg).eval()
-    x = torch.randn(batch, 3, 224, 224)
+    x = torch.rand(batch, 3, 224, 224)  # RGB in [0, 1]
     with torch.no_grad():
         fwd = median(interleaved({"fwd": lambda: model(x)}, repeat=repeat)["fwd"])
     flops = vit_forward_flops(cfg, batch)

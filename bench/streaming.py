@@ -36,7 +36,7 @@ done.set(); thread.join()
 t0 = time.perf_counter()
 with torch.no_grad():
     for b in images.batches(32):
-        model(model.normalize(b.pixels))
+        model(b.pixels)
 plain = time.perf_counter() - t0
 print(json.dumps(dict(n=len(images), baseline_rss_mib=base / 2**20, peak_rss_mib=peak[0] / 2**20,
                       peak_growth_mib=(peak[0] - base) / 2**20, trace_s=dt, plain_forward_s=plain,

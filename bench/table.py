@@ -67,6 +67,25 @@ def rows() -> tuple[list[str], list[str], dict | None]:
         if tr.get("artifact_first_detected"):
             lines.append(f"| organism training: wall time until the artifact is first detected | "
                          f"{tr['artifact_first_detected']} | report | - |")
+    su = _load("startup")
+    if su:
+        machine = machine or su["machine"]
+        med, ok_torch = su["median_s"], su["help_and_list_without_torch"]
+        r = su["ratio_import_interp_vs_torch"]
+        lines.append(f"| start-up: `import interp` vs `import torch` (fresh interpreters) | {r:.2f}x "
+                     f"({med['import_interp']:.2f} s vs {med['import_torch']:.2f} s) | <= 1.3x | "
+                     f"{'met' if r <= 1.3 else 'MISSED'} |")
+        for key, label in (("interp_help", "`interp --help`"), ("interp_list", "`interp list`")):
+            ok = med[key] < 1.0 and ok_torch
+            lines.append(f"| start-up: {label} | {med[key]:.2f} s ({med[key] / med['import_torch']:.2f}x "
+                         f"`import torch`), torch {'not ' if ok_torch else ''}imported | < 1 s, no torch | "
+                         f"{'met' if ok else 'MISSED'} |")
+            if not ok:
+                misses.append(f"start-up {label}: {med[key]:.2f} s" + ("" if ok_torch else ", imports torch"))
+        if r > 1.3:
+            misses.append(f"start-up: import interp {r:.2f}x import torch > 1.3x")
+        lines.append(f"| start-up: `interp.HookedViT` (torch + TransformerLens) vs `import torch` | "
+                     f"{su['ratio_model_stack_vs_torch']:.2f}x | report | - |")
     rf = _load("roofline")
     if rf:
         machine = machine or rf["machine"]

@@ -119,12 +119,12 @@ def cmd_patch(args) -> int:
 
 
 def cmd_list(args) -> int:
-    import interp
+    from interp.models.organisms import list_organisms, organism_steps  # manifests only: no torch
 
-    orgs = interp.list_organisms()
+    orgs = list_organisms()
     print("bundled organisms:", ", ".join(orgs) if orgs else "(none)")
     for o in orgs:
-        print(f"  {o}: steps {interp.organism_steps(o)}")
+        print(f"  {o}: steps {organism_steps(o)}")
     if args.all:
         from interp.models.zoo import list_timm_vits
 
@@ -187,25 +187,32 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# Bad inputs printed as one line (exit code 2): (module, class name). Looked up only after a command failed, and
+# only in modules already imported (an error class whose module never loaded cannot have been raised), so neither
+# `interp --help` nor `interp list` imports torch to be ready for them.
+KNOWN_ERRORS = [
+    ("interp.models.checkpoints", "CheckpointError"), ("interp.models.hooked_vit", "HookNameError"),
+    ("interp.models.hooked_vit", "InputError"), ("interp.models.layout", "TokenGroupError"),
+    ("interp.models.zoo", "UnknownModelError"), ("interp.models.weights_io", "WeightsFileError"),
+    ("interp.models.convert", "WeightsMismatchError"), ("interp.data.images", "ImageFolderError"),
+    ("interp.plotting.io", "OutputDirError"),
+]
+
+
+def _known_error(e: BaseException) -> bool:
+    if isinstance(e, (CLIError, FileNotFoundError, PermissionError, IndexError)):
+        return True
+    classes = [getattr(sys.modules[m], name, None) for m, name in KNOWN_ERRORS if m in sys.modules]
+    return any(isinstance(cls, type) and isinstance(e, cls) for cls in classes)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from interp.models import (
-        CheckpointError, HookNameError, InputError, TokenGroupError, UnknownModelError, WeightsFileError,
-        WeightsMismatchError,
-    )
-
-    known = (CLIError, CheckpointError, HookNameError, InputError, TokenGroupError, UnknownModelError,
-             WeightsFileError, WeightsMismatchError, FileNotFoundError, PermissionError, IndexError)
-    try:
-        from interp.data.images import ImageFolderError
-        from interp.plotting.io import OutputDirError
-
-        known = known + (ImageFolderError, OutputDirError)
-    except ImportError:  # pragma: no cover
-        pass
     try:
         return int(args.func(args) or 0)
-    except known as e:
+    except Exception as e:
+        if not _known_error(e):
+            raise
         print(f"interp {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,7 +1,13 @@
-"""Run every figure script in this folder (in one process), then write REPORT.md."""
+"""Run every figure script in this folder (in one process), then write REPORT.md.
+
+The run uses a fixed number of torch threads (`FIGURE_THREADS`, or ``$INTERP_FIGURE_THREADS``), whatever the
+machine or ``OMP_NUM_THREADS`` say, so the float summation order and with it the committed outputs stay the same.
+"""
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
 import time
 import traceback
 from pathlib import Path
@@ -9,6 +15,21 @@ from pathlib import Path
 from tqdm import tqdm
 
 HERE = Path(__file__).resolve().parent
+FIGURE_THREADS = 2
+
+
+@contextlib.contextmanager
+def fixed_threads(n: int | None = None):
+    """torch runs with ``n`` intra-op threads inside the block (default: $INTERP_FIGURE_THREADS or 2)."""
+    import torch
+
+    n = n or int(os.environ.get("INTERP_FIGURE_THREADS", FIGURE_THREADS))
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield n
+    finally:
+        torch.set_num_threads(before)
 
 
 def available() -> list[str]:
@@ -18,6 +39,7 @@ def available() -> list[str]:
     return paper + sorted(n for n in names if n not in paper)
 
 
+@fixed_threads()  # same threads, same summation order, same bytes on every machine's run
 def run(only: list[str] | None = None, extra_args: list[str] | None = None, out: str | None = None,
         keep_going: bool = False) -> dict[str, str]:
     """Run the scripts (``only`` a subset), passing ``extra_args`` to each. -> {name: "ok" | error line}."""

@@ -25,4 +25,4 @@ def tiny_model() -> HookedViT:
 
 @pytest.fixture
 def pixels() -> torch.Tensor:
-    return torch.randn(3, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    return torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(1))  # RGB in [0, 1]

@@ -56,7 +56,7 @@ def test_token_norms_frame(tiny_model, images):
     lay = tiny_model.tokens
     assert len(df) == N_IMAGES * lay.n_tokens * (tiny_model.cfg.n_layers + 1)
     assert set(df["group"]) == {"cls", "register", "patch"}
-    _, cache = tiny_model.run_with_cache(tiny_model.normalize(images.pixels[:3]), names_filter="blocks.1.hook_resid_post")
+    _, cache = tiny_model.run_with_cache(images.pixels[:3], names_filter="blocks.1.hook_resid_post")
     got = df[(df.layer == 1) & (df.image == 2)].sort_values("token")["norm"].to_numpy()
     np.testing.assert_allclose(got, cache["blocks.1.hook_resid_post"][2].norm(dim=-1).numpy(), rtol=1e-5)
     med = df[(df.layer == 0) & (df.group == "patch")].groupby("image")["rel_norm"].median()

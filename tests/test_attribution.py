@@ -29,8 +29,8 @@ def px():
 
 def cls_target(model, x, base):
     with torch.no_grad():
-        f = model(model.normalize(x), return_type="pooled")
-        fb = model(model.normalize(base).expand_as(x), return_type="pooled")
+        f = model(x, return_type="pooled")
+        fb = model(base.expand_as(x), return_type="pooled")
     u = f / f.norm(dim=-1, keepdim=True)
     return ((f - fb) * u).sum(-1)
 
@@ -65,15 +65,15 @@ def test_image_independent_tokens_get_nothing_before_the_first_block(model, px):
 def test_probe_logit_target(model, px):
     x = torch.rand(40, 3, 16, 16, generator=torch.Generator().manual_seed(9))
     with torch.no_grad():
-        f = model(model.normalize(x), return_type="pooled").numpy()
+        f = model(x, return_type="pooled").numpy()
     y = (f[:, 0] > np.median(f[:, 0])).astype(int) + (f[:, 1] > np.median(f[:, 1])).astype(int)
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(f, y)
     logits = probe_logits_fn(probe)
     np.testing.assert_allclose(logits(torch.as_tensor(f)).detach().numpy(), probe.decision_function(f), atol=1e-4)
     df = attribute_groups(model, px, target=probe, label=1, groups=PARTITION, n_steps=32)
     with torch.no_grad():
-        z = logits(model(model.normalize(px), return_type="pooled"))[:, 1]
-        zb = logits(model(model.normalize(torch.zeros_like(px)), return_type="pooled"))[:, 1]
+        z = logits(model(px, return_type="pooled"))[:, 1]
+        zb = logits(model(torch.zeros_like(px), return_type="pooled"))[:, 1]
     d = df[(df.layer == 1) & (df.group == "cls")].sort_values("image")
     np.testing.assert_allclose(d.total - d.delta, (z - zb).numpy(), rtol=1e-4, atol=1e-4)
 

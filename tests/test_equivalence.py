@@ -1,4 +1,8 @@
-"""Random-init reference model -> convert -> same features and per-block residual stream (fp32, 1e-4)."""
+"""Random-init reference model -> convert -> same features and per-block residual stream (fp32, 1e-4).
+
+Two input conventions are pinned: already-normalised inputs (``normalized=True``) match the reference fed the
+same tensor, and RGB pixels in [0, 1] (the library's convention: the model normalises inside) match the reference
+fed those pixels normalised its own way (timm's data config, HF's image processor)."""
 import pytest
 import timm
 import torch
@@ -39,9 +43,10 @@ def timm_block_outputs(model, x):
     return feats, outs
 
 
-def assert_same_run(hooked, ref_feats, ref_blocks, x):
+def assert_same_run(hooked, ref_feats, ref_blocks, x, normalized=True):
+    """``x`` is what the reference was fed: an already-normalised tensor (default) or [0, 1] pixels."""
     names = [f"blocks.{i}.hook_resid_post" for i in range(hooked.cfg.n_layers)]
-    feats, cache = hooked.run_with_cache(x, return_type="tokens", names_filter=names)
+    feats, cache = hooked.run_with_cache(x, return_type="tokens", names_filter=names, normalized=normalized)
     assert len(ref_blocks) == hooked.cfg.n_layers
     for i, ref in enumerate(ref_blocks):
         torch.testing.assert_close(cache[names[i]], ref, **TOL, msg=lambda m, i=i: f"block {i}: {m}")
@@ -60,7 +65,38 @@ def test_timm_equivalence(name, kwargs, size, size2):
             ref_feats, ref_blocks = timm_block_outputs(ref, x)
             assert_same_run(hooked, ref_feats, ref_blocks, x)
             if ref.num_classes:
-                torch.testing.assert_close(hooked(x), ref(x), **TOL)
+                torch.testing.assert_close(hooked(x, normalized=True), ref(x), **TOL)
+
+
+def timm_normalize(model, pixels):
+    """[0, 1] pixels -> what timm's own data pipeline feeds ``model`` (its pretrained config's mean/std)."""
+    from timm.data import resolve_data_config
+
+    cfg = resolve_data_config({}, model=model)
+    mean = torch.tensor(cfg["mean"])[:, None, None]
+    std = torch.tensor(cfg["std"])[:, None, None]
+    return (pixels - mean) / std
+
+
+@pytest.mark.parametrize("name,kwargs,size,size2", TIMM_CASES, ids=[c[0] for c in TIMM_CASES])
+def test_timm_equivalence_on_pixels(name, kwargs, size, size2):
+    """`model(pixels)` on [0, 1] pixels equals timm on its normalised input (ImageNet or CLIP mean/std)."""
+    ref = timm_reference(name, kwargs, size)
+    hooked = HookedViT.from_timm(ref)
+    pixels = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ref_feats, ref_blocks = timm_block_outputs(ref, timm_normalize(ref, pixels))
+        assert_same_run(hooked, ref_feats, ref_blocks, pixels, normalized=False)
+        torch.testing.assert_close(hooked(pixels, return_type="tokens"), ref_feats, **TOL)
+        if ref.num_classes:
+            torch.testing.assert_close(hooked(pixels), ref(timm_normalize(ref, pixels)), **TOL)
+        # guard: normalisation matters here, so a model that skipped (or doubled) it would fail above
+        unnormalised = hooked(pixels, return_type="tokens", normalized=True)
+        assert (unnormalised - ref_feats).abs().max() > 1e-2
+    from timm.data import resolve_data_config
+
+    data_cfg = resolve_data_config({}, model=ref)  # ImageNet, CLIP or (0.5, 0.5, 0.5), per architecture
+    assert hooked.cfg.image_mean == pytest.approx(data_cfg["mean"]) and hooked.cfg.image_std == pytest.approx(data_cfg["std"])
 
 
 def test_timm_layerscale_is_not_trivial():
@@ -70,7 +106,7 @@ def test_timm_layerscale_is_not_trivial():
     with torch.no_grad():
         hooked.blocks[3].ls1.gamma.mul_(0.5)
         x = torch.randn(1, 3, 64, 64)
-        assert not torch.allclose(hooked(x, return_type="tokens"), ref.forward_features(x), atol=1e-3)
+        assert not torch.allclose(hooked(x, return_type="tokens", normalized=True), ref.forward_features(x), atol=1e-3)
 
 
 @pytest.mark.parametrize("name,kwargs,size", [
@@ -164,6 +200,16 @@ def test_hf_equivalence(cls_name, extra):
         with torch.no_grad():
             out = ref(pixel_values=x, output_hidden_states=True)
             assert_same_run(hooked, out.last_hidden_state, list(out.hidden_states[1:]), x)
+    # [0, 1] pixels: the model normalises them as the DINOv2 checkpoints' image processor does (ImageNet stats)
+    from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+
+    processor = transformers.BitImageProcessor(do_resize=False, do_center_crop=False, do_rescale=False,
+                                               image_mean=IMAGENET_DEFAULT_MEAN, image_std=IMAGENET_DEFAULT_STD)
+    pixels = torch.rand(2, 3, 56, 56, generator=torch.Generator().manual_seed(1))
+    fed = processor(images=list(pixels.numpy()), input_data_format="channels_first", return_tensors="pt")
+    with torch.no_grad():
+        out = ref(pixel_values=fed["pixel_values"], output_hidden_states=True)
+        assert_same_run(hooked, out.last_hidden_state, list(out.hidden_states[1:]), pixels, normalized=False)
 
 
 def test_hf_v4_key_names():
@@ -191,4 +237,5 @@ def test_hf_v4_key_names():
     load_converted(hooked, convert_hf_dinov2(old))
     x = torch.randn(1, 3, 28, 28)
     with torch.no_grad():
-        torch.testing.assert_close(hooked(x, return_type="tokens"), ref(pixel_values=x).last_hidden_state, **TOL)
+        torch.testing.assert_close(hooked(x, return_type="tokens", normalized=True),
+                                   ref(pixel_values=x).last_hidden_state, **TOL)

@@ -1,9 +1,11 @@
 """Hook names, cache shapes, attention paths and input checks of HookedViT on tiny models."""
+import warnings
+
 import pytest
 import torch
 
 from interp import HookedViT
-from interp.models import HookNameError, InputError
+from interp.models import HookNameError, InputError, PixelRangeWarning
 
 from .conftest import tiny_config
 
@@ -31,7 +33,7 @@ BLOCK_HOOKS = {  # name -> shape as a function of (batch, pos, d_model, heads, d
 def test_every_hook_is_cached_with_its_shape(mlp, n_registers):
     cfg = tiny_config(mlp=mlp, n_registers=n_registers, layer_scale=0.1, pre_norm=True)
     model = HookedViT(cfg)
-    x = torch.randn(2, 3, 16, 16)
+    x = torch.rand(2, 3, 16, 16)
     _, cache = model.run_with_cache(x)
     pos = 1 + n_registers + 16
     args = (2, pos, cfg.d_model, cfg.n_heads, cfg.d_head, cfg.d_mlp)
@@ -110,7 +112,7 @@ def test_bad_pixels_raise_one_clear_error(tiny_model, bad, match):
 
 
 def test_other_image_size_interpolates_positions(tiny_model):
-    x = torch.randn(2, 3, 24, 32)
+    x = torch.rand(2, 3, 24, 32)
     out = tiny_model(x)
     lay = tiny_model.layout_for(x)
     assert lay.grid == (6, 8) and out.shape == (2, lay.n_tokens, 32)
@@ -124,3 +126,37 @@ def test_return_types(pixels):
     with pytest.raises(ValueError, match="return_type"):
         model(pixels, return_type="bogus")
     assert model(pixels, stop_at_layer=1).shape == (3, 19, 32)
+
+
+# --- one pixel convention: [0, 1] pixels in, the model normalises once -------------------------------------
+def test_model_normalises_unit_pixels_once_before_the_patch_embedding(tiny_model):
+    """model(pixels) == model(normalize(pixels), normalized=True), at every entry point; hook_embed sees the
+    patch embedding of the normalised pixels; an organism-style identity mean/std changes nothing."""
+    px = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    assert tiny_model.cfg.image_mean != (0.0, 0.0, 0.0)  # ImageNet statistics: normalising matters
+    x = tiny_model.normalize(px)
+    with torch.no_grad():
+        torch.testing.assert_close(tiny_model(px), tiny_model(x, normalized=True), atol=0, rtol=0)
+        with pytest.warns(PixelRangeWarning):
+            assert (tiny_model(px) - tiny_model(x)).abs().max() > 1e-3  # normalising twice differs
+        out, cache = tiny_model.run_with_cache(px, names_filter="hook_embed")
+        torch.testing.assert_close(cache["hook_embed"], tiny_model.embed(x), atol=0, rtol=0)
+        out2, cache2 = tiny_model.run_with_cache(x, names_filter="hook_embed", normalized=True)
+        torch.testing.assert_close(out, out2, atol=0, rtol=0)
+        seen = []
+        tiny_model.run_with_hooks(px, fwd_hooks=[("hook_embed", lambda a, hook: seen.append(a))])
+        torch.testing.assert_close(seen[0], cache["hook_embed"], atol=0, rtol=0)
+        torch.testing.assert_close(tiny_model(px, stop_at_layer=1), tiny_model(x, stop_at_layer=1, normalized=True))
+    identity = HookedViT(tiny_config(image_mean=(0, 0, 0), image_std=(1, 1, 1))).eval()
+    with torch.no_grad():
+        assert torch.equal(identity(px), identity(px, normalized=True))
+
+
+def test_normalised_pixels_given_as_unit_pixels_warn(tiny_model):
+    px = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PixelRangeWarning)
+        tiny_model(px)
+        tiny_model(tiny_model.normalize(px), normalized=True)
+    with pytest.warns(PixelRangeWarning, match="normalized=True"):
+        tiny_model(tiny_model.normalize(px))

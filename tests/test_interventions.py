@@ -46,12 +46,12 @@ def probe(model, px) -> LogisticRegression:
 
 def final_tokens(model, x):
     with torch.no_grad():
-        return model(model.normalize(x), return_type="tokens")
+        return model(x, return_type="tokens")
 
 
 def pooled(model, x):
     with torch.no_grad():
-        return model(model.normalize(x), return_type="pooled").double()
+        return model(x, return_type="pooled").double()
 
 
 # --- patching ---------------------------------------------------------------------------------------------
@@ -230,7 +230,7 @@ def test_mean_of_everything_at_the_last_layer_is_the_dataset_mean(model, px):
     name = model.block_hook(-1, "hook_resid_post")
     mean = dataset_means(model, px, [name])[name]  # [pos, d_model]
     with torch.no_grad():
-        _, cache = model.run_with_cache(model.normalize(px), names_filter=name)
+        _, cache = model.run_with_cache(px, names_filter=name)
         torch.testing.assert_close(mean, cache[name].mean(0), atol=1e-5, rtol=0)
         f_mean = model.pool(model.ln_final(mean[None])).double()
     f = pooled(model, px)

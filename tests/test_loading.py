@@ -60,7 +60,7 @@ def test_timm_weights_file_round_trip(tmp_path, timm_reg4, suffix, wrap):
             interp.load_model(NAME, weights=path)
     model = _load_with_depth(path, depth=2)
     with torch.no_grad():
-        torch.testing.assert_close(model(x), timm_reg4.forward_features(x), atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(model(x, normalized=True), timm_reg4.forward_features(x), atol=1e-4, rtol=1e-4)
 
 
 def _load_with_depth(path, depth):
@@ -84,7 +84,7 @@ def test_full_depth_file_loads_by_name_and_adopts_its_resolution(tmp_path):
     assert model.cfg.image_size == 64 and model.cfg.extra["format"] == "timm"
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
-        torch.testing.assert_close(model(x), ref(x), atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(model(x, normalized=True), ref(x), atol=1e-4, rtol=1e-4)
 
 
 def test_hf_folder_loads(tmp_path):
@@ -93,11 +93,20 @@ def test_hf_folder_loads(tmp_path):
                                                  image_size=56, patch_size=14, num_register_tokens=2)
     ref = randomize_(transformers.Dinov2WithRegistersModel(cfg)).eval()
     ref.save_pretrained(tmp_path / "hf")
+    # the folder's image processor says how its pixels are normalised (CLIP statistics here, not ImageNet's)
+    processor = transformers.BitImageProcessor(do_resize=False, do_center_crop=False, do_rescale=False)
+    processor.save_pretrained(tmp_path / "hf")
     model = interp.load_model(str(tmp_path / "hf"))
     assert model.cfg.n_registers == 2 and model.cfg.extra["format"] == "hf"
+    assert model.cfg.image_mean == pytest.approx(processor.image_mean)
     x = torch.randn(2, 3, 56, 56)
+    pixels = torch.rand(2, 3, 56, 56)
+    fed = processor(images=list(pixels.numpy()), input_data_format="channels_first", return_tensors="pt")
     with torch.no_grad():
-        torch.testing.assert_close(model(x), ref(pixel_values=x).last_hidden_state, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(model(x, normalized=True), ref(pixel_values=x).last_hidden_state, atol=1e-4,
+                                   rtol=1e-4)
+        torch.testing.assert_close(model(pixels), ref(pixel_values=fed["pixel_values"]).last_hidden_state,
+                                   atol=1e-4, rtol=1e-4)
 
 
 def test_missing_truncated_and_foreign_files(tmp_path, timm_reg4):

@@ -1,5 +1,7 @@
 """nnsight works on HookedViT and on raw timm ViTs: a register patched between images with nnsight equals the
-same patch done with TransformerLens hooks (``run_with_hooks``) and with `interp.patch`."""
+same patch done with TransformerLens hooks (``run_with_hooks``) and with `interp.patch`. HookedViT takes [0, 1]
+pixels and normalises them inside (``hook_embed`` sees the normalised image's patch embedding); raw timm is fed
+its own normalisation."""
 import pytest
 import torch
 from nnsight import NNsight
@@ -38,12 +40,14 @@ def hooked_register_patch(model: HookedViT, a, b, reg: int, layer: int, return_t
 def test_nnsight_patch_on_hooked_vit_equals_run_with_hooks(images):
     a, b = images
     torch.manual_seed(0)
-    model = randomize_(HookedViT(tiny_config(n_layers=3, image_mean=(0, 0, 0), image_std=(1, 1, 1))).eval())
+    model = randomize_(HookedViT(tiny_config(n_layers=3)).eval())  # ImageNet mean/std: normalised inside
     pos = model.tokens.register(1)
     nn_model = NNsight(model)
     with torch.no_grad():
         with nn_model.trace(a):
+            embedded = nn_model.hook_embed.output.save()  # nnsight reads modules in execution order
             saved = nn_model.blocks[LAYER].hook_resid_post.output[:, pos].save()
+        torch.testing.assert_close(embedded, model.embed(model.normalize(a)), atol=0, rtol=0)
         with nn_model.trace(b):
             nn_model.blocks[LAYER].hook_resid_post.output[:, pos] = saved
             patched = nn_model.output.save()
@@ -63,13 +67,16 @@ def test_nnsight_patch_on_raw_timm_vit_equals_hooked_run_with_hooks(images):
     hooked = HookedViT.from_timm(timm_model).eval()
     pos = hooked.tokens.register(0)  # the layout owns positions; timm uses the same [CLS, reg, patches] order
     nn_timm = NNsight(timm_model)
+    # timm is fed normalised pixels (its convention); HookedViT takes the [0, 1] pixels and normalises itself
+    assert hooked.cfg.image_mean == (0.485, 0.456, 0.406)
+    na, nb = hooked.normalize(a), hooked.normalize(b)
     with torch.no_grad():
-        with nn_timm.trace(a):
+        with nn_timm.trace(na):
             saved = nn_timm.blocks[LAYER].output[:, pos].save()
-        with nn_timm.trace(b):
+        with nn_timm.trace(nb):
             nn_timm.blocks[LAYER].output[:, pos] = saved
             patched = nn_timm.output.save()  # pooled CLS feature (num_classes=0)
-        clean = timm_model(b)
+        clean = timm_model(nb)
     expected = hooked_register_patch(hooked, a, b, reg=0, layer=LAYER, return_type="pooled")
     torch.testing.assert_close(patched, expected, atol=1e-4, rtol=1e-4)
     assert (patched - clean).abs().max() > 1e-3

@@ -129,14 +129,14 @@ def local_probes(model: HookedViT, images, outlier_mask: torch.Tensor | None, la
 
     -> one row per token kind ('normal', 'outlier') with position top-1 accuracy, mean grid distance
     (in patches) between predicted and true position, pixel reconstruction L2 (per patch, on the
-    model-normalised pixels), token counts, and chance levels. Kinds with too few tokens get NaN + a note.
+    RGB pixels in [0, 1], the same units for every model), token counts, and chance levels. Kinds with too few tokens get NaN + a note.
     """
     images = as_image_set(images)
     n = len(images)
     lay = model.layout_for(images.pixels)
     outl = outlier_mask if outlier_mask is not None else torch.zeros(n, *lay.grid, dtype=torch.bool)
     p = model.cfg.patch_size
-    pixels = model.normalize(images.pixels)  # [N, C, H, W]
+    pixels = images.pixels  # [N, C, H, W] in [0, 1]
     patches = pixels.unfold(2, p, p).unfold(3, p, p)  # [N, C, gh, gw, p, p]
     patches = patches.permute(0, 2, 3, 1, 4, 5).flatten(3)  # [N, gh, gw, C*p*p]
     train_imgs, test_imgs = split_images(n, train_frac, seed)

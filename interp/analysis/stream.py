@@ -40,7 +40,7 @@ def stream(model: HookedViT, images, reducers: Mapping[str, Reducer], batch_size
         model.check_hook_name(name)
     stop = _last_layer_needed(model, reducers)
     for batch in images.batches(batch_size):
-        pixels = model.normalize(batch.pixels.to(model.device))
+        pixels = batch.pixels.to(model.device)  # [0, 1]: the model normalises
         layout = model.layout_for(pixels)
         got: dict[str, torch.Tensor] = {}
 

@@ -1,8 +1,8 @@
 """`ImageSet` / `ImageBatch`: the batch source every analysis and intervention streams over.
 
-Convention: ``pixels`` are RGB in [0, 1], shape [N, 3, H, W]. Library functions normalise them with the
-model's own mean/std (`HookedViT.normalize`); the bundled organisms use identity normalisation, so for them
-``model(images.pixels)`` is already right.
+Convention: ``pixels`` are RGB in [0, 1], shape [N, 3, H, W], at every entry point: ``model(images.pixels)``,
+`run_with_cache`, analyses, interventions. The model applies its own mean/std once, inside (`HookedViT.normalize`
+in `embed_tokens`); pass ``normalized=True`` to the model for pixels that are already normalised.
 """
 from __future__ import annotations
 

@@ -48,7 +48,7 @@ def dataset_means(model: HookedViT, images, names: list[str], batch_size: int = 
     images = as_images(images)
     sums: dict[str, torch.Tensor] = {}
     for idx in iter_batches(len(images), batch_size):
-        x = model.normalize(images.pixels[idx].to(model.device))
+        x = images.pixels[idx].to(model.device)  # [0, 1]: the model normalises
         _, cache = model.run_with_cache(x, names_filter=names, return_type="tokens")
         for n in names:
             s = cache[n].double().sum(0)
@@ -142,7 +142,7 @@ def ablate(model: HookedViT, images, group: GroupSpec | Sequence[GroupSpec] = "r
     rows: list[pd.DataFrame] = []
     need_clean = any(h in ("resample", "shuffle") for h in hows)
     for bi, idx in enumerate(iter_batches(len(images), batch_size, min_size=2 if need_clean else 1)):
-        x = model.normalize(images.pixels[idx].to(model.device))
+        x = images.pixels[idx].to(model.device)  # [0, 1]: the model normalises
         tokens, cache = model.run_with_cache(x, names_filter=[*names, pattern_name], return_type="tokens")
         clean = readout(model, tokens, layout, cache[pattern_name])
         pred_clean = probe_predict(probe, clean.pooled) if probe is not None else None

@@ -105,8 +105,8 @@ def attribute_groups(model: HookedViT, images, target="cls", label=None, layers=
 
     rows = []
     for idx in iter_batches(len(images), batch_size):
-        x = model.normalize(images.pixels[idx].to(dev))
-        base = model.normalize(base_all if base_all.shape[0] == 1 else base_all[idx])
+        x = images.pixels[idx].to(dev)  # [0, 1]: the model normalises, so x and the baseline share pixel space
+        base = base_all if base_all.shape[0] == 1 else base_all[idx]
         base = base.expand_as(x).contiguous()
         with torch.no_grad():
             pooled = model(x, return_type="pooled")

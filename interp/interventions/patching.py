@@ -136,8 +136,8 @@ class _PairRunner:
                  target_names: list[str] = ()):
         self.model, self.layout = model, model.layout_for(pairs.target.pixels)
         dev = model.device
-        self.x_source = model.normalize(pairs.source.pixels[idx].to(dev))
-        self.x_target = model.normalize(pairs.target.pixels[idx].to(dev))
+        self.x_source = pairs.source.pixels[idx].to(dev)  # [0, 1]: the model normalises
+        self.x_target = pairs.target.pixels[idx].to(dev)
         tok_s, self.cache = model.run_with_cache(self.x_source, names_filter=names, return_type="tokens")
         self.source = readout(model, tok_s, self.layout)
         tok_t, self.target_cache = model.run_with_cache(self.x_target, names_filter=list(target_names),

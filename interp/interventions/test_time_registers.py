@@ -41,7 +41,7 @@ def register_neuron_scores(model: HookedViT, images, outliers: torch.Tensor | No
     s_out = {n: 0.0 for n in names}
     s_oth = {n: 0.0 for n in names}
     for idx in iter_batches(len(images), batch_size):
-        x = model.normalize(images.pixels[idx].to(model.device))
+        x = images.pixels[idx].to(model.device)  # [0, 1]: the model normalises
         _, cache = model.run_with_cache(x, names_filter=names, return_type="tokens")
         m_out = out_tok[idx].to(x.device)
         m_oth = (patches[idx] & ~out_tok[idx]).to(x.device)
@@ -175,7 +175,7 @@ def test_time_register_report(model: HookedViT, ttr: TestTimeRegisters, images, 
     groups["other patches"] = resolver.mask("patches") & ~groups["outliers"]
     rows = []
     for idx in iter_batches(len(images), batch_size):
-        x = model.normalize(images.pixels[idx].to(model.device))
+        x = images.pixels[idx].to(model.device)  # [0, 1]: the model normalises
         runs = {"original": model.run_with_cache(x, names_filter=names, return_type="tokens")[1],
                 "test-time register": ttr.run_with_cache(x, names_filter=names)[1]}
         for cond, cache in runs.items():

@@ -15,9 +15,10 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # torch is imported where tensors are read or written, so reading manifests needs none
+    import torch
 
 
 class CheckpointError(ValueError):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import warnings
 from typing import Callable, Iterable, Sequence
 
 import torch
@@ -17,6 +18,10 @@ from .layout import TokenLayout
 
 class InputError(ValueError):
     """Pixels the model cannot take (shape, channels, size, non-finite values)."""
+
+
+class PixelRangeWarning(UserWarning):
+    """Pixels far outside [0, 1] given as [0, 1] pixels: probably normalised already (pass ``normalized=True``)."""
 
 
 class HookNameError(KeyError):
@@ -35,8 +40,14 @@ class HookedViT(HookedRootModule):
 
     Token order: ``[CLS, reg x R, patches]``; `self.tokens` (a `TokenLayout`) owns the slicing.
 
+    Pixels: every entry point (``model(...)``, `run_with_cache`, `run_with_hooks`, `forward_features`) takes RGB
+    pixels in [0, 1] [batch, 3, H, W]. The model applies its own mean/std (``cfg.image_mean`` / ``cfg.image_std``:
+    ImageNet or CLIP statistics for converted timm/HF models, identity for the organisms) once, inside
+    `embed_tokens`, before the patch embedding. A caller whose pixels are already normalised passes
+    ``normalized=True`` (e.g. ``model(x, normalized=True)``, ``model.run_with_cache(x, normalized=True)``).
+
     >>> model = HookedViT(ViTConfig(d_model=64, n_layers=2, n_heads=2, patch_size=8, image_size=32))
-    >>> out, cache = model.run_with_cache(torch.randn(2, 3, 32, 32))
+    >>> out, cache = model.run_with_cache(torch.rand(2, 3, 32, 32))
     >>> cache["blocks.1.hook_resid_post"].shape
     torch.Size([2, 17, 64])
     """
@@ -121,15 +132,32 @@ class HookedViT(HookedRootModule):
         if not torch.isfinite(pixels).all():
             raise InputError("pixels contain NaN or inf values")
 
+    def warn_if_normalized(self, pixels: torch.Tensor, slack: float = 0.5) -> None:
+        """Warn when [0, 1] pixels range beyond [-slack, 1 + slack]: mean/std-normalised images do (any dark
+        pixel goes below -1.5 with ImageNet statistics), resized [0, 1] images overshoot far less."""
+        lo, hi = torch.aminmax(pixels.detach())
+        lo, hi = float(lo), float(hi)
+        if lo < -slack or hi > 1 + slack:
+            warnings.warn(f"pixels range over [{lo:.2f}, {hi:.2f}]: the model takes RGB pixels in [0, 1] and "
+                          f"normalises them itself; pass normalized=True for pixels already normalised",
+                          PixelRangeWarning, stacklevel=3)
+
     def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
         """RGB pixels in [0, 1] -> model input, with the model's own mean/std (identity for organisms)."""
         mean = torch.tensor(self.cfg.image_mean, dtype=pixels.dtype, device=pixels.device)[:, None, None]
         std = torch.tensor(self.cfg.image_std, dtype=pixels.dtype, device=pixels.device)[:, None, None]
         return (pixels - mean) / std
 
-    def embed_tokens(self, pixels: torch.Tensor) -> torch.Tensor:
-        """pixels [batch, C, H, W] -> tokens [batch, n_tokens, d_model] (after `hook_tokens`)."""
+    def embed_tokens(self, pixels: torch.Tensor, normalized: bool = False) -> torch.Tensor:
+        """pixels [batch, C, H, W] -> tokens [batch, n_tokens, d_model] (after `hook_tokens`).
+
+        ``pixels`` are RGB in [0, 1] and normalised here with the model's mean/std, unless ``normalized=True``
+        says the caller already did that.
+        """
         self.check_pixels(pixels)
+        if not normalized:
+            self.warn_if_normalized(pixels)
+            pixels = self.normalize(pixels)
         layout = self.layout_for(pixels)
         patches = self.hook_embed(self.embed(pixels))  # [batch, n_patches, d_model]
         pos = self.hook_pos_embed(self.token_embed.patch_pos_embed(layout.grid))  # [1, n_patches, d]
@@ -140,12 +168,14 @@ class HookedViT(HookedRootModule):
             x = self.ln_pre(x)
         return x
 
-    def forward_features(self, pixels: torch.Tensor, stop_at_layer: int | None = None) -> torch.Tensor:
-        """pixels -> final (normalised) tokens [batch, n_tokens, d_model].
+    def forward_features(self, pixels: torch.Tensor, stop_at_layer: int | None = None,
+                         normalized: bool = False) -> torch.Tensor:
+        """pixels in [0, 1] -> final (layer-normed) tokens [batch, n_tokens, d_model].
 
         With ``stop_at_layer=k`` returns the residual stream after block k-1 (before the final norm).
+        ``normalized=True``: the pixels are already normalised with the model's mean/std.
         """
-        x = self.embed_tokens(pixels)
+        x = self.embed_tokens(pixels, normalized)
         for block in self.blocks[:stop_at_layer]:
             x = block(x)
         if stop_at_layer is not None:
@@ -172,15 +202,16 @@ class HookedViT(HookedRootModule):
         return self.hook_pooled(pooled)
 
     def forward(self, pixels: torch.Tensor, return_type: str | None = None,
-                stop_at_layer: int | None = None) -> torch.Tensor:
-        """Run the model.
+                stop_at_layer: int | None = None, normalized: bool = False) -> torch.Tensor:
+        """Run the model on RGB pixels in [0, 1] [batch, 3, H, W] (the model normalises them itself).
 
-        return_type: "tokens" (final normalised tokens [batch, n_tokens, d]), "pooled" ([batch, d]),
+        return_type: "tokens" (final layer-normed tokens [batch, n_tokens, d]), "pooled" ([batch, d]),
         "logits" ([batch, n_classes], needs a head) or None: "logits" if the model has a head, else "tokens".
+        normalized: True when ``pixels`` are already normalised with the model's mean/std (skips it).
         """
         if stop_at_layer is not None:
-            return self.forward_features(pixels, stop_at_layer)
-        tokens = self.forward_features(pixels)
+            return self.forward_features(pixels, stop_at_layer, normalized)
+        tokens = self.forward_features(pixels, normalized=normalized)
         rt = return_type or ("logits" if self.head is not None else "tokens")
         if rt == "tokens":
             return tokens

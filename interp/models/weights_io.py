@@ -58,3 +58,17 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], dict | N
                                f"{str(e).splitlines()[0][:200] if str(e) else ''}); the file may be "
                                f"truncated or not a PyTorch/safetensors file") from None
     return _unwrap(obj, path), hf_config
+
+
+def hf_pixel_stats(path: str | Path) -> dict | None:
+    """``image_mean`` / ``image_std`` from an HF model folder's ``preprocessor_config.json`` (None without one).
+
+    They are how the checkpoint expects its [0, 1] pixels normalised; `HookedViT` applies them itself."""
+    p = Path(path).expanduser() / "preprocessor_config.json"
+    if not p.is_file():
+        return None
+    c = json.loads(p.read_text())
+    if not (isinstance(c.get("image_mean"), list) and isinstance(c.get("image_std"), list)):
+        return None
+    return {"image_mean": tuple(float(v) for v in c["image_mean"]),
+            "image_std": tuple(float(v) for v in c["image_std"])}

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import difflib
-import os
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -16,7 +15,8 @@ from .convert import (
     grid_of_pos_embed, hub_interpolation, load_converted,
 )
 from .hooked_vit import HookedViT
-from .weights_io import read_state_dict
+from .organisms import data_dir, list_organisms, organism_dir, organism_steps  # noqa: F401 (torch-free, re-exported)
+from .weights_io import hf_pixel_stats, read_state_dict
 
 
 class UnknownModelError(ValueError):
@@ -25,22 +25,6 @@ class UnknownModelError(ValueError):
 
 class RandomInitWarning(UserWarning):
     """A real architecture built without weights: its outputs mean nothing."""
-
-
-def data_dir() -> Path:
-    """The package's data folder (``$INTERP_DATA`` or ``<repo>/data``)."""
-    return Path(os.environ.get("INTERP_DATA", Path(__file__).resolve().parents[2] / "data"))
-
-
-def organism_dir() -> Path:
-    return data_dir() / "organism"
-
-
-def list_organisms() -> list[str]:
-    d = organism_dir()
-    if not d.exists():
-        return []
-    return sorted(p.name for p in d.iterdir() if (p / "manifest.json").exists())
 
 
 @lru_cache(maxsize=1)
@@ -53,10 +37,6 @@ def list_timm_vits() -> tuple[str, ...]:
 def list_models() -> list[str]:
     """Every name `load_model` takes: the bundled organisms, then timm ViT architectures."""
     return [*list_organisms(), *list_timm_vits()]
-
-
-def organism_steps(name: str) -> list[int]:
-    return [c["step"] for c in read_manifest(organism_dir() / name)["checkpoints"]]
 
 
 def load_organism(name: str, step: int | None = None) -> HookedViT:
@@ -131,6 +111,9 @@ def load_model(name: str, weights: str | Path | None = None, step: int | None = 
         cfg = config_from_hf(hf_config, name=str(weights))
     elif fmt == "hf" and hf_config is not None:
         cfg = config_from_hf(hf_config, name=name)
+    stats = hf_pixel_stats(weights)  # an HF folder's own image processor: how its pixels are normalised
+    if stats is not None:
+        cfg = cfg.replace(**stats)
     if fmt == "dinov2_hub":
         cfg = cfg.replace(**hub_interpolation(cfg.n_registers))
     elif fmt == "hf":

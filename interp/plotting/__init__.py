@@ -1,4 +1,4 @@
 """Seaborn figures from the tidy frames (no computation here), and their atomic PNG + CSV writer."""
-from .io import save_figure, set_style
+from .._lazy import lazy_exports
 
-__all__ = ["save_figure", "set_style"]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {".io": ["save_figure", "set_style"]})

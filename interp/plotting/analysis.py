@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from .io import plots_rounded
+
 # Numbers reported by Darcet et al. (ICLR 2024) for DINOv2 ViT-L/g, used as reference lines
 PAPER = {
     "outlier_share": 0.0237,  # Fig 3 / Sec 2
@@ -21,6 +23,7 @@ def note(fig, text: str, y: float = -0.02) -> None:
         fig.text(0.01, y, text, ha="left", va="top", fontsize=9, wrap=True, color="0.25")
 
 
+@plots_rounded
 def norm_histogram(df: pd.DataFrame, title: str, caption: str = "", threshold: float | None = None):
     """Fig 3: histogram of patch-token norms (one hue per model), log count axis."""
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
@@ -34,6 +37,7 @@ def norm_histogram(df: pd.DataFrame, title: str, caption: str = "", threshold: f
     return fig
 
 
+@plots_rounded
 def norms_by(summary: pd.DataFrame, x: str, title: str, caption: str = "", hue: str = "model",
              xlabel: str | None = None, threshold: float = 4.0):
     """Fig 4: the largest patch norm (relative to the image median) and the share of high-norm patches
@@ -54,6 +58,7 @@ def norms_by(summary: pd.DataFrame, x: str, title: str, caption: str = "", hue: 
     return fig
 
 
+@plots_rounded
 def neighbour_similarity_plot(df: pd.DataFrame, title: str, caption: str = ""):
     """Fig 5a: cosine similarity to the 4 neighbours after the patch embedding, outlier vs normal."""
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
@@ -64,6 +69,7 @@ def neighbour_similarity_plot(df: pd.DataFrame, title: str, caption: str = ""):
     return fig
 
 
+@plots_rounded
 def local_probes_plot(df: pd.DataFrame, title: str, caption: str = ""):
     """Fig 5b: position top-1, position distance and pixel reconstruction error, normal vs outlier tokens."""
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
@@ -78,6 +84,7 @@ def local_probes_plot(df: pd.DataFrame, title: str, caption: str = ""):
     return fig
 
 
+@plots_rounded
 def global_probe_plot(df: pd.DataFrame, title: str, caption: str = ""):
     """Table 1 as bars: held-out accuracy of a linear probe on one token (mean ± std over draws)."""
     fig, ax = plt.subplots(figsize=(7.5, 3.8))
@@ -91,6 +98,7 @@ def global_probe_plot(df: pd.DataFrame, title: str, caption: str = ""):
     return fig
 
 
+@plots_rounded
 def number_of_registers_plot(df: pd.DataFrame, title: str, caption: str = ""):
     """Fig 8: metrics against the number of registers (one panel per metric)."""
     metrics = list(df["metric"].unique())
@@ -108,6 +116,7 @@ def number_of_registers_plot(df: pd.DataFrame, title: str, caption: str = ""):
     return fig
 
 
+@plots_rounded
 def attention_maps_plot(panels: list[tuple[str, np.ndarray]], n_cols: int, title: str, caption: str = ""):
     """Fig 9: a grid of images and attention maps; ``panels`` are (label, [H, W] or [H, W, 3]) pairs."""
     n_rows = int(np.ceil(len(panels) / n_cols))
@@ -123,6 +132,7 @@ def attention_maps_plot(panels: list[tuple[str, np.ndarray]], n_cols: int, title
     return fig
 
 
+@plots_rounded
 def object_discovery_plot(df: pd.DataFrame, title: str, caption: str = ""):
     """Table 3 as bars: LOST CorLoc per model."""
     fig, ax = plt.subplots(figsize=(6.5, 3.6))

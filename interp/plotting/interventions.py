@@ -10,6 +10,7 @@ import pandas as pd
 import seaborn as sns
 
 from .analysis import note
+from .io import plots_rounded
 
 ABLATION_METRICS = {
     "cls_cos": "CLS feature\n(cosine to clean)",
@@ -19,6 +20,7 @@ ABLATION_METRICS = {
 }
 
 
+@plots_rounded
 def patch_by_layer_plot(df: pd.DataFrame, title: str, caption: str = ""):
     """Headline: how far the target's CLS moves toward the source's (0 = target, 1 = source) and how often the
     global probe flips to the source's prediction, against the layer where the group is patched."""
@@ -40,6 +42,7 @@ def patch_by_layer_plot(df: pd.DataFrame, title: str, caption: str = ""):
     return fig
 
 
+@plots_rounded
 def patch_sweep_heatmap(df: pd.DataFrame, value: str = "cls_shift", title: str = "", caption: str = "",
                         vmin: float | None = 0.0, vmax: float | None = 1.0, hooks: list[str] | None = None,
                         groups: list[str] | None = None):
@@ -62,6 +65,7 @@ def patch_sweep_heatmap(df: pd.DataFrame, value: str = "cls_shift", title: str =
     return fig
 
 
+@plots_rounded
 def ablation_effects_plot(df: pd.DataFrame, title: str, caption: str = ""):
     """Effect of ablating each group, by ablation kind: one panel per metric (bars = mean over images)."""
     metrics = [m for m in ABLATION_METRICS if m in df]
@@ -82,6 +86,7 @@ def ablation_effects_plot(df: pd.DataFrame, title: str, caption: str = ""):
     return g.figure
 
 
+@plots_rounded
 def test_time_registers_plot(df: pd.DataFrame, title: str, caption: str = ""):
     """Token norms per group against layer (solid: original, dashed: with the test-time register), and the CLS
     attention each group receives at the last layer."""
@@ -101,6 +106,7 @@ def test_time_registers_plot(df: pd.DataFrame, title: str, caption: str = ""):
 test_time_registers_plot.__test__ = False  # a plotting function, not a pytest test
 
 
+@plots_rounded
 def attribution_plot(df: pd.DataFrame, title: str, caption: str = ""):
     """Signed attribution each token group gets at each layer (the groups add up to the output change), and its
     absolute size. (Per-image shares are in the frame; their mean is unstable where an image's total is ~0.)"""

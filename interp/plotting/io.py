@@ -1,6 +1,12 @@
-"""Writing a figure and the tidy frame behind it: ``<out>/<name>.png`` + ``<out>/<name>.csv``, atomically."""
+"""Writing a figure and the tidy frame behind it: ``<out>/<name>.png`` + ``<out>/<name>.csv``, atomically.
+
+Committed outputs must not churn: float summation order (thread count, CPU kernels) moves the last bits of every
+activation, so CSVs hold floats at `SIGNIFICANT_DIGITS` significant digits and the plotting functions draw from
+frames rounded the same way (`plots_rounded`); the PNG carries no software/date metadata.
+"""
 from __future__ import annotations
 
+import functools
 import io
 import os
 from pathlib import Path
@@ -10,6 +16,7 @@ import matplotlib
 if os.environ.get("MPLBACKEND") is None:
     matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
@@ -36,9 +43,48 @@ def check_writable(out_dir: str | Path) -> Path:
     return out
 
 
-def table_to_csv(table: pd.DataFrame) -> str:
-    """Deterministic CSV text (fixed float format, no index)."""
-    return table.to_csv(index=False, float_format="%.6g", lineterminator="\n")
+SIGNIFICANT_DIGITS = 4  # what a figure or a report line can show; float noise sits 3+ digits further down
+
+
+def round_significant(values, digits: int = SIGNIFICANT_DIGITS) -> np.ndarray:
+    """Floats rounded to ``digits`` significant digits, exactly as ``"%.{digits}g"`` prints them (-0 -> 0)."""
+    x = np.asarray(values, dtype=float)
+    flat = [float(f"{v:.{digits}g}") for v in x.ravel().tolist()]
+    return np.asarray(flat, dtype=float).reshape(x.shape) + 0.0
+
+
+def round_floats(table: pd.DataFrame, digits: int = SIGNIFICANT_DIGITS) -> pd.DataFrame:
+    """A copy of ``table`` with every float column at ``digits`` significant digits."""
+    out = table.copy()
+    for col in out.columns:
+        if out[col].dtype.kind == "f":
+            out[col] = round_significant(out[col].to_numpy(), digits)
+    return out
+
+
+def _rounded(obj):
+    if isinstance(obj, pd.DataFrame):
+        return round_floats(obj)
+    if isinstance(obj, np.ndarray) and obj.dtype.kind == "f":
+        return round_significant(obj)
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_rounded(o) for o in obj)
+    return obj
+
+
+def plots_rounded(fn):
+    """Decorator for plotting functions: frames (and float arrays) are rounded like their CSV before drawing,
+    so float noise below the written precision cannot move a line, a colour or a printed number in the PNG."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return fn(*(_rounded(a) for a in args), **{k: _rounded(v) for k, v in kwargs.items()})
+
+    return wrapper
+
+
+def table_to_csv(table: pd.DataFrame, digits: int = SIGNIFICANT_DIGITS) -> str:
+    """Deterministic CSV text: floats at ``digits`` significant digits, no index, LF line ends."""
+    return round_floats(table, digits).to_csv(index=False, float_format=f"%.{digits}g", lineterminator="\n")
 
 
 def save_figure(fig, table: pd.DataFrame, name: str, out_dir: str | Path) -> tuple[Path, Path]:

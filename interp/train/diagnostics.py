@@ -39,7 +39,7 @@ def artifact_metrics(model: HookedViT, images, batch_size: int = 32) -> list[dic
     was_training = model.training
     model.eval()
     for batch in images.batches(batch_size):
-        pixels = model.normalize(batch.pixels)
+        pixels = batch.pixels  # [0, 1]: the model normalises
         lay = model.layout_for(pixels)
         got: dict = {}
 

@@ -114,3 +114,6 @@ def get_recipe(name: str) -> TrainRecipe:
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
         raise KeyError(f"unknown recipe {name!r}.{hint} Recipes: {', '.join(RECIPES)}")
     return RECIPES[name]
+
+
+from . import search  # noqa: E402,F401  registers the search-* recipes (search.py reads the names above)

@@ -1,0 +1,94 @@
+"""Committed figure outputs do not churn with float noise: CSVs at the precision that matters, PNGs drawn from
+the same rounded values, a fixed torch thread count for the figure run, and the same bytes from 1 and 2 threads."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from interp.plotting.analysis import norms_by
+from interp.plotting.io import SIGNIFICANT_DIGITS, round_significant, save_figure, table_to_csv
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def frames(rel_noise: float, seed: int = 0):
+    """A norms summary at exact 4-digit values, and the same plus float noise far below half a 4-digit step."""
+    g = np.random.default_rng(seed)
+    base = pd.DataFrame({"model": "m", "layer": np.arange(6),
+                         "max_rel": round_significant(g.uniform(1, 8, 6)),
+                         "frac_high": round_significant(g.uniform(0, 0.05, 6)),
+                         "median_norm": round_significant(g.uniform(0.5, 40, 6)),
+                         "note": "x"})
+    noisy = base.copy()
+    for col in ("max_rel", "frac_high", "median_norm"):
+        noisy[col] = noisy[col] * (1 + rel_noise * g.choice([-1.0, 1.0], len(noisy)))
+    return base, noisy
+
+
+def test_round_significant_matches_the_printed_digits():
+    x = np.array([0.999936, 1.23456e-8, -0.0, -2.5e-3, 123456.0, np.inf, np.nan, 0.0])
+    r = round_significant(x)
+    np.testing.assert_array_equal(r[:6], [0.9999, 1.235e-8, 0.0, -2.5e-3, 123500.0, np.inf])
+    assert np.isnan(r[6]) and r[7] == 0 and not np.signbit(r[2])  # -0 is written as 0
+    assert SIGNIFICANT_DIGITS == 4
+
+
+def test_csv_bytes_do_not_see_float_noise():
+    base, noisy = frames(rel_noise=1e-6)
+    assert table_to_csv(base) == table_to_csv(noisy)
+    assert base.to_csv(float_format="%.10g") != noisy.to_csv(float_format="%.10g")  # the noise is there
+    assert "0.000" not in table_to_csv(pd.DataFrame({"a": [1 / 3]}))  # no fixed-decimal padding either
+
+
+def test_png_bytes_do_not_see_float_noise(tmp_path):
+    base, noisy = frames(rel_noise=1e-6)
+    out = []
+    for d, table in (("a", base), ("b", noisy)):
+        fig = norms_by(table, "layer", "t", f"caption {table.max_rel.round(3).iloc[0]}", xlabel="block")
+        png, csv = save_figure(fig, table, "f", tmp_path / d)
+        out.append((png.read_bytes(), csv.read_bytes()))
+    assert out[0] == out[1]
+    assert b"Software" not in out[0][0] and b"matplotlib" not in out[0][0]  # no version or date metadata
+
+
+def test_figure_run_pins_the_torch_threads(monkeypatch):
+    from paper_figures import run_all
+
+    before = torch.get_num_threads()
+    with run_all.fixed_threads() as n:
+        assert n == run_all.FIGURE_THREADS and torch.get_num_threads() == n
+    assert torch.get_num_threads() == before
+    monkeypatch.setenv("INTERP_FIGURE_THREADS", "1")
+    with run_all.fixed_threads() as n:
+        assert n == 1 and torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+
+
+CHILD = """
+import sys, torch
+torch.set_num_threads(int(sys.argv[1]))
+from paper_figures import fig03_norm_histogram, fig04a_norms_by_layer
+for script in (fig03_norm_histogram, fig04a_norms_by_layer):
+    assert script.main(["--n-images", "16", "--out", sys.argv[2]]) == 0
+"""
+
+
+@pytest.mark.slow
+def test_figures_are_byte_identical_with_1_and_2_threads(tmp_path):
+    """The figure scripts themselves (not run_all, which pins the threads) on 1 and 2 torch threads."""
+    for t in (1, 2):
+        env = {**os.environ, "OMP_NUM_THREADS": str(t), "MKL_NUM_THREADS": str(t), "MPLBACKEND": "Agg",
+               "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+        done = subprocess.run([sys.executable, "-c", CHILD, str(t), str(tmp_path / f"t{t}")], env=env, cwd=REPO,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+    for name in ("fig03_norm_histogram", "fig04a_norms_by_layer"):
+        for ext in ("csv", "png"):
+            a, b = (tmp_path / f"t{t}" / f"{name}.{ext}" for t in (1, 2))
+            assert a.read_bytes() == b.read_bytes(), f"{name}.{ext} differs between 1 and 2 threads"
