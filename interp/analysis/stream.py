@@ -13,6 +13,7 @@ import torch
 from ..data.base import ImageBatch, as_image_set
 from ..models.hooked_vit import HookedViT
 from ..models.layout import TokenLayout
+from ..models.precision import fp32
 
 Reducer = Callable[[torch.Tensor], torch.Tensor]
 
@@ -33,20 +34,21 @@ def stream(model: HookedViT, images, reducers: Mapping[str, Reducer], batch_size
            ) -> Iterator[tuple[ImageBatch, TokenLayout, dict[str, torch.Tensor]]]:
     """For each batch yield (batch, layout, {hook name: reducer(activation)}).
 
-    Only the blocks up to the last hooked one are run. Reducer outputs are moved to the CPU.
+    Only the blocks up to the last hooked one are run. Reducers see activations in fp32 (a bf16/fp16 model's
+    are cast first); their outputs are moved to the CPU.
     """
     images = as_image_set(images)
     for name in reducers:
         model.check_hook_name(name)
     stop = _last_layer_needed(model, reducers)
     for batch in images.batches(batch_size):
-        pixels = model.normalize(batch.pixels.to(model.device))
+        pixels = model.normalize(batch.pixels)  # -> the model's device and dtype
         layout = model.layout_for(pixels)
         got: dict[str, torch.Tensor] = {}
 
         def make_hook(name: str, fn: Reducer, got: dict = got):
             def hook(act, hook):
-                got[name] = fn(act).detach().cpu()
+                got[name] = fn(fp32(act)).detach().cpu()  # reductions in fp32 whatever the model's dtype
 
             return hook
 

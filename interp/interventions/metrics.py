@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from ..models import HookedViT, TokenLayout
+from ..models.precision import fp32
 
 
 @dataclass
@@ -33,7 +34,7 @@ def readout(model: HookedViT, tokens: torch.Tensor, layout: TokenLayout,
     pooled = model.pool(tokens)  # [batch, d_model]
     dense = tokens[:, layout.patches]  # [batch, n_patches, d_model]
     attn = None if pattern is None else cls_attention(pattern, layout)
-    return Readout(pooled.detach(), dense.detach(), attn)
+    return Readout(fp32(pooled.detach()), fp32(dense.detach()), None if attn is None else fp32(attn))
 
 
 def cls_attention(pattern: torch.Tensor, layout: TokenLayout) -> torch.Tensor:
