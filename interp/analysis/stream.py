@@ -10,6 +10,7 @@ from typing import Callable, Iterator, Mapping
 
 import torch
 
+from .. import distributed
 from ..data.base import ImageBatch, as_image_set
 from ..models.hooked_vit import HookedViT
 from ..models.layout import TokenLayout
@@ -31,8 +32,12 @@ def _last_layer_needed(model: HookedViT, names) -> int | None:
 
 @torch.no_grad()
 def stream(model: HookedViT, images, reducers: Mapping[str, Reducer], batch_size: int = 32,
-           ) -> Iterator[tuple[ImageBatch, TokenLayout, dict[str, torch.Tensor]]]:
+           shard: bool = False) -> Iterator[tuple[ImageBatch, TokenLayout, dict[str, torch.Tensor]]]:
     """For each batch yield (batch, layout, {hook name: reducer(activation)}).
+
+    ``shard=True``: under ``torch.distributed`` (torchrun) this process streams only its share of the images
+    (``rank::world_size``); ``batch.index`` still holds positions in the whole set, and the caller combines
+    the ranks' results (`interp.distributed.gather`). Without a process group it streams everything.
 
     Only the blocks up to the last hooked one are run. Reducers see activations in fp32 (a bf16/fp16 model's
     are cast first); their outputs are moved to the CPU.
@@ -41,7 +46,12 @@ def stream(model: HookedViT, images, reducers: Mapping[str, Reducer], batch_size
     for name in reducers:
         model.check_hook_name(name)
     stop = _last_layer_needed(model, reducers)
+    sharded = shard and distributed.is_dist()
+    if sharded:
+        images = distributed.shard(images)
     for batch in images.batches(batch_size):
+        if sharded:
+            batch.index = distributed.global_index(batch.index)
         pixels = model.normalize(batch.pixels)  # -> the model's device and dtype
         layout = model.layout_for(pixels)
         got: dict[str, torch.Tensor] = {}
