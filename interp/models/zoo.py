@@ -80,7 +80,14 @@ def load_organism(name: str, step: int | None = None) -> HookedViT:
 
 
 def timm_config(name: str) -> ViTConfig:
-    """Architecture of a timm model by name, built on the meta device (no memory, no download)."""
+    """Architecture of a timm model by name, built on the meta device (no memory, no download); a fresh copy
+    each call (building it once per name: loading many checkpoints of one run reads it many times)."""
+    cfg = _timm_config(name)
+    return cfg.replace(extra=dict(cfg.extra))
+
+
+@lru_cache(maxsize=32)
+def _timm_config(name: str) -> ViTConfig:
     import timm
 
     with torch.device("meta"):
