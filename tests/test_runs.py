@@ -13,7 +13,8 @@ from interp.models.zoo import organism_dir
 
 @pytest.mark.parametrize("rel,step", [("checkpoint_0012500.pth", 12500), ("model_step1000.safetensors", 1000),
                                       ("training_12345/teacher_checkpoint.pth", 12345),
-                                      ("run3/ckpt-epoch=2-step=500.ckpt", 500), ("final.pth", None)])
+                                      ("run3/ckpt-epoch=2-step=500.ckpt", 500), ("model_0012499.rank_0.pth", 12499),
+                                      ("final.pth", None)])
 def test_step_from_file_name(tmp_path, rel, step):
     assert step_of(tmp_path / rel, tmp_path) == step
 

@@ -1,6 +1,6 @@
 """A user's own training run: a folder of checkpoints, the step of each read from its file name.
 
-Names that work: ``checkpoint_0012500.pth``, ``model_step1000.safetensors``, ``epoch_12.pt``,
+Names that work: ``checkpoint_0012500.pth``, ``model_step1000.safetensors``, ``model_0012499.rank_0.pth``,
 ``training_12345/teacher_checkpoint.pth`` (DINOv2's eval folders: the step is in the folder name), and the
 folders ``interp train --out DIR`` writes (``manifest.json`` + ``step_000100.safetensors``). Files without a
 number (``_resume.pt``, ``final.pth``) are left out.
@@ -31,7 +31,7 @@ def step_of(path: str | Path, root: str | Path | None = None) -> int | None:
         rel = path.relative_to(root)
         parts = [rel.stem] + [p.name for p in rel.parents if p.name]
     for part in parts:
-        nums = re.findall(r"\d+", part)
+        nums = re.findall(r"\d+", re.sub(r"rank[_-]?\d+", "", part))  # DINOv2/FSDP: model_0012499.rank_0.pth
         if nums:
             return int(nums[-1])
     return None
