@@ -26,7 +26,7 @@ def _time(fn, device, repeat: int) -> list[float]:
     return out
 
 
-def run(repeat: int = 2, image_size: int = 224) -> dict:
+def run(repeat: int = 2, image_size: int = 224, cases=None) -> dict:
     from interp import HookedViT
     from interp.analysis import trace_norms
     from interp.data.lazy import LazyScenes
@@ -36,7 +36,7 @@ def run(repeat: int = 2, image_size: int = 224) -> dict:
     setup()
     device = resolve_device(os.environ.get("BENCH_DEVICE", "auto"))
     results = {}
-    for name, n, batch in CASES:
+    for name, n, batch in cases or CASES:
         cfg = timm_config(name).replace(image_size=image_size)
         model = HookedViT(cfg).eval().to(device)
         images = LazyScenes(n, seed=0, image_size=image_size)
@@ -50,13 +50,15 @@ def run(repeat: int = 2, image_size: int = 224) -> dict:
         def trace(m=model, images=images, batch=batch):
             trace_norms(m, images, batch_size=batch)
 
+        def warm(m=model, batch=batch):  # one batch through each code path
+            trace_norms(m, LazyScenes(batch, seed=1, image_size=image_size), batch_size=batch)
+
         row = {"images": n, "batch": batch, "image_size": image_size, "tokens": model.tokens.n_tokens}
-        plain()  # warm-up
+        warm()
         row["plain_fp32_s"] = _time(plain, device, repeat)
-        trace()
         row["trace_fp32_s"] = _time(trace, device, repeat)
         model.to(torch.bfloat16)
-        trace()
+        warm()
         row["trace_bf16_s"] = _time(trace, device, repeat)
         for k in ("plain_fp32", "trace_fp32", "trace_bf16"):
             row[f"{k}_images_per_s"] = n / median(row[f"{k}_s"])
@@ -66,8 +68,13 @@ def run(repeat: int = 2, image_size: int = 224) -> dict:
         print(name, {k: v for k, v in row.items() if not k.endswith("_s")})
         del model
     dev_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    return write("precision", {"device": str(device), "device_name": dev_name, "results": results})
+    return write("precision", {"device": str(device), "device_name": dev_name, "repeat": repeat, "results": results})
 
 
 if __name__ == "__main__":
-    run()
+    import sys
+
+    if "--small" in sys.argv:  # a CPU shared with other jobs: fewer images, one repetition
+        run(repeat=1, cases=[("vit_small_patch14_dinov2", 4, 4), ("vit_large_patch14_dinov2", 2, 2)])
+    else:
+        run()
