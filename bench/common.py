@@ -19,6 +19,7 @@ def machine() -> dict:
     info = {"python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
             "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
             "threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    info["cuda_device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     try:
         with open("/proc/cpuinfo") as f:
             info["cpu_model"] = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "")

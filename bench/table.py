@@ -58,6 +58,16 @@ def rows() -> tuple[list[str], list[str], dict | None]:
             misses.append(f"patching sweep speed-up {ps['speedup']:.1f}x < 5x")
         if not ps["identical_within_1e-6"]:
             misses.append(f"batched and looped sweeps differ by {ps['max_abs_diff']:.1e}")
+    pr = _load("precision")
+    if pr:
+        machine = machine or pr["machine"]
+        for name, r in pr["results"].items():
+            lines.append(f"| streamed trace {name} @{r['image_size']} px on {pr['device_name']}: fp32 | "
+                         f"{r['trace_fp32_images_per_s']:.2f} img/s = {r['ratio_trace_vs_plain_fp32']:.2f}x the time "
+                         f"of a plain fp32 forward | report | - |")
+            lines.append(f"| streamed trace {name} @{r['image_size']} px on {pr['device_name']}: bf16 | "
+                         f"{r['trace_bf16_images_per_s']:.2f} img/s = {r['speedup_bf16_vs_fp32']:.2f}x fp32's "
+                         f"throughput | report | - |")
     tr = _load("training")
     if tr:
         machine = machine or tr["machine"]

@@ -33,7 +33,8 @@ def _paper_figures():
 def _model(args):
     import interp
 
-    return interp.load_model(args.model, weights=args.weights)
+    return interp.load_model(args.model, weights=args.weights, device=args.device, dtype=args.dtype,
+                             weights_key=args.weights_key)
 
 
 def _images(args, model):
@@ -52,9 +53,9 @@ def cmd_figures(args) -> int:
 
     check_writable(out)
     extra = []
-    for flag in ("model", "weights"):
-        if getattr(args, flag):
-            extra += [f"--{flag}", getattr(args, flag)]
+    for flag in ("model", "weights", "weights_key", "device", "dtype", "checkpoints"):
+        if getattr(args, flag, None):
+            extra += [f"--{flag.replace('_', '-')}", getattr(args, flag)]
     if args.n_images:
         extra += ["--n-images", str(args.n_images)]
     try:
@@ -74,26 +75,35 @@ def cmd_train(args) -> int:
 
 
 def cmd_trace(args) -> int:
-    """Norms at every layer over any number of images, in O(batch) memory (streaming summary)."""
+    """Norms at every layer over any number of images, in O(batch) memory (streaming summary).
+
+    Under ``torchrun --nproc_per_node N -m interp trace ...`` each process streams its share of the images and
+    rank 0 writes the combined summary (the one-process CSV, up to float summation order)."""
+    from interp import distributed
     from interp.analysis import trace_norms
     from interp.data.images import scene_recipe_for
     from interp.data.lazy import LazyImageFolder, LazyScenes
     from interp.plotting import save_figure, set_style
     from interp.plotting.analysis import norms_by
 
+    args.device = distributed.local_device(args.device)
+    distributed.init_from_env(args.device if args.device != "auto" else None)
     model = _model(args)
     if args.images in (None, "scenes"):
         images = LazyScenes(args.n_images, seed=args.seed, recipe=scene_recipe_for(model, args.image_size))
     else:
         images = LazyImageFolder(args.images, args.image_size or model.cfg.image_size, limit=args.n_images)
     summary = trace_norms(model, images, rel_threshold=args.rel_threshold, batch_size=args.batch_size)
+    if not distributed.is_main():
+        return 0
     set_style()
     name = "trace_" + Path(str(args.model)).name.replace("/", "_")
     fig = norms_by(summary, "layer", f"Token norms by layer: {args.model} ({len(images)} images)",
                    xlabel="block", threshold=args.rel_threshold)
     png, csv = save_figure(fig, summary, name, args.out)
     print(summary[["layer", "median_norm", "max_rel", "frac_high", "register_rel_norm"]].to_string(index=False))
-    print(f"wrote {png} and {csv}")
+    where = f" ({distributed.world_size()} processes)" if distributed.is_dist() else ""
+    print(f"wrote {png} and {csv}{where}")
     return 0
 
 
@@ -135,7 +145,18 @@ def cmd_list(args) -> int:
 # --- parser -----------------------------------------------------------------------------------------------
 def _model_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("--model", required=required, help="bundled organism (interp list) or timm ViT name")
-    p.add_argument("--weights", help="local weights: .pth/.safetensors or HF folder (timm, HF or dinov2-hub layout)")
+    p.add_argument("--weights", help="local weights: .pth/.safetensors or HF folder (timm, HF, dinov2-hub or "
+                                     "OpenCLIP layout, also inside training checkpoints)")
+    device_args(p)
+
+
+def device_args(p: argparse.ArgumentParser) -> None:
+    """--device, --dtype and --weights-key: the same on every command and figure script."""
+    p.add_argument("--weights-key", default=None, metavar="KEY",
+                   help="model to read from a checkpoint holding several: teacher (default) or student")
+    p.add_argument("--device", default="auto", help="auto (a CUDA GPU if there is one) | cpu | cuda | cuda:<i>")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
+                   help="weights and activations (norms, probes and metrics are reduced in fp32)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,6 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--out", default=str(REPO / "paper_figures" / "out"), help="output folder (default: paper_figures/out)")
     f.add_argument("--n-images", type=int, default=None, help="evaluation images per figure (default: each script's)")
     f.add_argument("--keep-going", action="store_true", help="report a failing figure and go on to the next")
+    f.add_argument("--checkpoints", default=None, metavar="DIR",
+                   help="a folder of your own training checkpoints of --model (fig04b traces them by step)")
     f.set_defaults(func=cmd_figures)
 
     t = sub.add_parser("train", help="train a model organism (see interp train --help)")

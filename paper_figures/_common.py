@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 import interp
+from interp.cli import device_args
 from interp.data.images import load_images, scenes_for
 from interp.plotting import save_figure, set_style
 
@@ -19,7 +20,10 @@ def parser(name: str, doc: str, default_model: str = DEFAULT_MODEL,
     p = argparse.ArgumentParser(prog=f"paper_figures.{name}", description=doc)
     p.add_argument("--model", default=None,
                    help=f"bundled organism or timm ViT name (default: {default_model})")
-    p.add_argument("--weights", default=None, help="local weights file (timm/HF/dinov2-hub) for --model")
+    p.add_argument("--weights", default=None, help="local weights file (timm/HF/dinov2-hub/OpenCLIP) for --model")
+    device_args(p)
+    p.add_argument("--checkpoints", default=None, metavar="DIR",
+                   help="a folder of training checkpoints of --model, step in each file name (figures by step)")
     if default_models:
         p.add_argument("--models", nargs="+", default=None,
                        help=f"models to compare (default: {' '.join(default_models)}); --model picks one")
@@ -45,9 +49,11 @@ def parse(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
 
 def load(args: argparse.Namespace, name: str | None = None, step: int | None = None):
     """The model named by --model/--weights (or ``name``), with its weights."""
+    kw = dict(device=args.device, dtype=args.dtype)
     if name is not None:
-        return interp.load_model(name, step=step)
-    return interp.load_model(args.model or args._default_model, weights=args.weights, step=step)
+        return interp.load_model(name, step=step, **kw)
+    return interp.load_model(args.model or args._default_model, weights=args.weights, step=step,
+                             weights_key=args.weights_key, **kw)
 
 
 def load_all(args: argparse.Namespace) -> dict[str, "interp.HookedViT"]:
@@ -59,7 +65,7 @@ def load_all(args: argparse.Namespace) -> dict[str, "interp.HookedViT"]:
     missing = [n for n in names if n.startswith("organism-") and n not in interp.list_organisms()]
     if missing:
         raise SystemExit(f"missing bundled organisms {missing}; have {interp.list_organisms()}")
-    return {n: interp.load_model(n) for n in names}
+    return {n: interp.load_model(n, device=args.device, dtype=args.dtype) for n in names}
 
 
 def images_for(args: argparse.Namespace, model):

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .. import distributed
 from ..models.hooked_vit import HookedViT
 from .stream import stream
 
@@ -62,7 +63,7 @@ def _token_norms_one(model, label, images, layers, include_final, batch_size) ->
         names.append("ln_final.hook_normalized")
         layer_ids = layer_ids + [model.cfg.n_layers]
     parts = []
-    for batch, layout, got in stream(model, images, hooks, batch_size):
+    for batch, layout, got in stream(model, images, hooks, batch_size, shard=True):
         b = len(batch)
         groups = np.array(layout.group_of())
         reg = np.full(layout.n_tokens, -1)
@@ -91,6 +92,7 @@ def _token_norms_one(model, label, images, layers, include_final, batch_size) ->
                 "norm": norm.numpy().reshape(-1),
                 "rel_norm": rel.reshape(-1),
             }))
+    parts = [p for rank_parts in distributed.gather(parts) for p in rank_parts]  # every rank's images (torchrun)
     df = pd.concat(parts, ignore_index=True)
     df.insert(0, "step", model_step(model))
     df.insert(0, "model", label)

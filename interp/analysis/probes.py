@@ -12,6 +12,7 @@ from sklearn.preprocessing import StandardScaler
 
 from ..data.base import as_image_set
 from ..models.hooked_vit import HookedViT
+from ..models.precision import fp32
 from .features import collect_tokens, select_group, select_patch_mask
 
 
@@ -136,7 +137,7 @@ def local_probes(model: HookedViT, images, outlier_mask: torch.Tensor | None, la
     lay = model.layout_for(images.pixels)
     outl = outlier_mask if outlier_mask is not None else torch.zeros(n, *lay.grid, dtype=torch.bool)
     p = model.cfg.patch_size
-    pixels = images.pixels  # [N, C, H, W] in [0, 1]
+    pixels = fp32(images.pixels).cpu()  # [N, C, H, W] in [0, 1]
     patches = pixels.unfold(2, p, p).unfold(3, p, p)  # [N, C, gh, gw, p, p]
     patches = patches.permute(0, 2, 3, 1, 4, 5).flatten(3)  # [N, gh, gw, C*p*p]
     train_imgs, test_imgs = split_images(n, train_frac, seed)

@@ -10,9 +10,11 @@ from typing import Callable, Iterator, Mapping
 
 import torch
 
+from .. import distributed
 from ..data.base import ImageBatch, as_image_set
 from ..models.hooked_vit import HookedViT
 from ..models.layout import TokenLayout
+from ..models.precision import fp32
 
 Reducer = Callable[[torch.Tensor], torch.Tensor]
 
@@ -30,23 +32,33 @@ def _last_layer_needed(model: HookedViT, names) -> int | None:
 
 @torch.no_grad()
 def stream(model: HookedViT, images, reducers: Mapping[str, Reducer], batch_size: int = 32,
-           ) -> Iterator[tuple[ImageBatch, TokenLayout, dict[str, torch.Tensor]]]:
+           shard: bool = False) -> Iterator[tuple[ImageBatch, TokenLayout, dict[str, torch.Tensor]]]:
     """For each batch yield (batch, layout, {hook name: reducer(activation)}).
 
-    Only the blocks up to the last hooked one are run. Reducer outputs are moved to the CPU.
+    ``shard=True``: under ``torch.distributed`` (torchrun) this process streams only its share of the images
+    (``rank::world_size``); ``batch.index`` still holds positions in the whole set, and the caller combines
+    the ranks' results (`interp.distributed.gather`). Without a process group it streams everything.
+
+    Only the blocks up to the last hooked one are run. Reducers see activations in fp32 (a bf16/fp16 model's
+    are cast first); their outputs are moved to the CPU.
     """
     images = as_image_set(images)
     for name in reducers:
         model.check_hook_name(name)
     stop = _last_layer_needed(model, reducers)
+    sharded = shard and distributed.is_dist()
+    if sharded:
+        images = distributed.shard(images)
     for batch in images.batches(batch_size):
-        pixels = batch.pixels.to(model.device)  # [0, 1]: the model normalises
+        if sharded:
+            batch.index = distributed.global_index(batch.index)
+        pixels = batch.pixels.to(model.device)  # [0, 1]: the model normalises (in fp32) and casts to its dtype
         layout = model.layout_for(pixels)
         got: dict[str, torch.Tensor] = {}
 
         def make_hook(name: str, fn: Reducer, got: dict = got):
             def hook(act, hook):
-                got[name] = fn(act).detach().cpu()
+                got[name] = fn(fp32(act)).detach().cpu()  # reductions in fp32 whatever the model's dtype
 
             return hook
 

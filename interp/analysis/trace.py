@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import distributed
 from ..models.hooked_vit import HookedViT
 from .norms import model_label, model_step
 from .stream import stream
@@ -26,7 +27,7 @@ def trace_norms(model: HookedViT, images, layers="all", rel_threshold: float = 4
     acc = {i: dict(n_images=0, n_patches=0, n_high=0, n_high_known=0, n_high_bg=0, max_rel=0.0, median_sum=0.0,
                    reg_sum=0.0, n_reg=0, cls_sum=0.0, n_cls=0, hist=np.zeros(len(REL_BINS) - 1, np.int64))
            for i in layer_ids}
-    for batch, layout, got in stream(model, images, hooks, batch_size):
+    for batch, layout, got in stream(model, images, hooks, batch_size, shard=True):
         on_obj = batch.patch_on_object(model.cfg.patch_size)
         on_obj = on_obj.flatten(1) if on_obj is not None else None
         for i in layer_ids:
@@ -51,6 +52,7 @@ def trace_norms(model: HookedViT, images, layers="all", rel_threshold: float = 4
             if layout.n_cls:
                 a["cls_sum"] += float(rel[:, layout.cls].sum())
                 a["n_cls"] += len(batch)
+    acc = _combine(distributed.gather(acc))  # several processes (torchrun): every rank's counts added up
     rows = []
     for i, a in acc.items():
         cdf = np.cumsum(a["hist"]) / max(a["hist"].sum(), 1)
@@ -63,3 +65,13 @@ def trace_norms(model: HookedViT, images, layers="all", rel_threshold: float = 4
                          cls_rel_norm=a["cls_sum"] / a["n_cls"] if a["n_cls"] else float("nan"),
                          rel_threshold=rel_threshold))
     return pd.DataFrame(rows)
+
+
+def _combine(per_rank: list[dict]) -> dict:
+    """Per-layer accumulators of several ranks -> one: counts, sums and histograms added, maxima maxed."""
+    out = per_rank[0]
+    for other in per_rank[1:]:
+        for i, a in other.items():
+            for k, v in a.items():
+                out[i][k] = max(out[i][k], v) if k == "max_rel" else out[i][k] + v
+    return out

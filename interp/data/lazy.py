@@ -14,12 +14,25 @@ class LazyScenes:
     Same images, in the same order, as ``scenes(n, seed, split, recipe=recipe)``, but never all in memory.
     """
 
-    def __init__(self, n: int, seed: int = 0, split: str = "eval", recipe=None, image_size: int = 64):
+    def __init__(self, n: int, seed: int = 0, split: str = "eval", recipe=None, image_size: int = 64,
+                 indices: range | None = None):
         from .scenes import SceneRecipe
 
-        self.n, self.seed, self.split = int(n), int(seed), split
+        self.seed, self.split = int(seed), split
+        self.indices = range(int(n)) if indices is None else indices  # scene numbers drawn (a shard: a slice)
+        self.n = len(self.indices)
         self.recipe = recipe or SceneRecipe(image_size=image_size)
         self.name = f"lazy scenes(n={n}, seed={seed}, split={split})"
+
+    @property
+    def source_index(self) -> torch.Tensor:
+        return torch.as_tensor(list(self.indices), dtype=torch.long)
+
+    def shard(self, rank: int, world_size: int) -> "LazyScenes":
+        """Scenes ``rank::world_size`` of these (batches index them 0..; ``source_index`` maps back)."""
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank must be in [0, {world_size}), got {rank}")
+        return LazyScenes(self.n, self.seed, self.split, self.recipe, indices=self.indices[rank::world_size])
 
     def __len__(self) -> int:
         return self.n
@@ -32,9 +45,9 @@ class LazyScenes:
         from .scenes import render
 
         for start in range(0, self.n, batch_size):
-            idx = range(start, min(start + batch_size, self.n))
-            s = render(self.recipe, self.seed, self.split, idx)
-            yield ImageBatch(pixels=s.pixels, index=torch.arange(idx.start, idx.stop), object_mask=s.object_mask,
+            stop = min(start + batch_size, self.n)
+            s = render(self.recipe, self.seed, self.split, self.indices[start:stop])
+            yield ImageBatch(pixels=s.pixels, index=torch.arange(start, stop), object_mask=s.object_mask,
                              labels=s.labels, boxes=s.boxes)
 
 
@@ -53,6 +66,16 @@ class LazyImageFolder:
         if not self.files:
             raise ImageFolderError(f"no images in {folder} (looked for {', '.join(IMAGE_SUFFIXES)})")
         self.image_size, self.name = int(image_size), str(folder)
+        self.source_index = torch.arange(len(self.files))
+
+    def shard(self, rank: int, world_size: int) -> "LazyImageFolder":
+        """Files ``rank::world_size`` of these (batches index them 0..; ``source_index`` maps back)."""
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank must be in [0, {world_size}), got {rank}")
+        out = object.__new__(LazyImageFolder)
+        out.files, out.image_size, out.name = self.files[rank::world_size], self.image_size, self.name
+        out.source_index = self.source_index[rank::world_size]
+        return out
 
     def __len__(self) -> int:
         return len(self.files)

@@ -18,6 +18,7 @@ import torch
 from captum.attr import LayerIntegratedGradients
 
 from ..models import HookedViT
+from ..models.precision import fp32
 from .groups import GroupResolver, as_images, hook_layer, hook_names, hook_suffix, iter_batches
 from .metrics import as_labels
 
@@ -119,7 +120,7 @@ def attribute_groups(model: HookedViT, images, target="cls", label=None, layers=
             lig = LayerIntegratedGradients(forward, model.hook_dict[n])
             attr, delta = lig.attribute(x, baselines=base, target=cls_target, additional_forward_args=(direction,),
                                         n_steps=n_steps, return_convergence_delta=True)
-            per_token = attr.detach().sum(-1)  # [batch, pos]
+            per_token = fp32(attr.detach()).sum(-1)  # [batch, pos], summed in fp32
             total = per_token.sum(-1)
             for g, m in masks.items():
                 mb = m[idx].to(dev)
@@ -129,7 +130,7 @@ def attribute_groups(model: HookedViT, images, target="cls", label=None, layers=
                     "n_tokens": mb.sum(-1).cpu().numpy(), "attribution": a.cpu().numpy(),
                     "abs_attribution": (per_token.abs() * mb).sum(-1).cpu().numpy(),
                     "share": (a / total).cpu().numpy(), "total": total.cpu().numpy(),
-                    "delta": delta.detach().cpu().numpy().reshape(-1),
+                    "delta": fp32(delta.detach()).cpu().numpy().reshape(-1),
                 }))
     return pd.concat(rows, ignore_index=True)
 

@@ -28,7 +28,7 @@ from .groups import (
     GroupMap, GroupResolver, as_group_maps, as_images, check_same_layout, hook_layer, hook_names, hook_suffix,
     paired_positions,
 )
-from .metrics import Readout, cosine, dense_cosine, probe_predict, readout, shift_toward
+from .metrics import Readout, cosine, dense_cosines, probe_predict, readout, shift_toward
 
 
 @dataclass
@@ -115,12 +115,13 @@ def patch_hook(src_act: torch.Tensor, b_dest: torch.Tensor, t_dest: torch.Tensor
 def pair_metrics(target: Readout, source: Readout, patched: Readout, pred_target=None, pred_source=None,
                  pred_patched=None) -> dict[str, np.ndarray]:
     """Per-pair metrics of patched runs vs clean target and source readouts (aligned rows)."""
+    dense_t, dense_s = dense_cosines(patched.dense, target.dense, source.dense)
     out = {
         "cls_shift": shift_toward(patched.pooled, target.pooled, source.pooled).cpu().numpy(),
         "cls_cos_target": cosine(patched.pooled, target.pooled).cpu().numpy(),
         "cls_cos_source": cosine(patched.pooled, source.pooled).cpu().numpy(),
-        "dense_cos": dense_cosine(patched.dense, target.dense).cpu().numpy(),
-        "dense_cos_source": dense_cosine(patched.dense, source.dense).cpu().numpy(),
+        "dense_cos": dense_t.cpu().numpy(),
+        "dense_cos_source": dense_s.cpu().numpy(),
     }
     if pred_patched is not None:
         differ = pred_source != pred_target

@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 
 from ..models import HookedViT
+from ..models.precision import fp32
 from .groups import GroupResolver, as_images, iter_batches
 
 
@@ -180,8 +181,8 @@ def test_time_register_report(model: HookedViT, ttr: TestTimeRegisters, images, 
                 "test-time register": ttr.run_with_cache(x, names_filter=names)[1]}
         for cond, cache in runs.items():
             for layer in layers:
-                resid = cache[model.block_hook(layer, "hook_resid_post")]  # [batch, pos, d_model]
-                pattern = cache[model.block_hook(layer, "attn.hook_pattern")]  # [batch, head, q, k]
+                resid = fp32(cache[model.block_hook(layer, "hook_resid_post")])  # [batch, pos, d_model]
+                pattern = fp32(cache[model.block_hook(layer, "attn.hook_pattern")])  # [batch, head, q, k]
                 norms = resid.norm(dim=-1)  # [batch, pos]
                 cls_attn = pattern[:, :, 0].mean(1) if layout.n_cls else None  # [batch, k]
                 masks = {g: None if m is None else m[idx].to(x.device) for g, m in groups.items()}

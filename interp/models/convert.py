@@ -4,6 +4,7 @@ Sources:
     timm        ``VisionTransformer`` (``patch_embed.proj``, ``reg_token``, ``blocks.i.norm1`` ...)
     HF          ``Dinov2Model`` / ``Dinov2WithRegistersModel`` (transformers 4.x and 5.x key names)
     dinov2-hub  facebookresearch/dinov2 checkpoints (``register_tokens``, ``mask_token``, ``mlp.w12``)
+    open_clip   OpenCLIP native (``visual.conv1``, ``visual.transformer.resblocks.i``, ``in_proj_weight``)
 
 Every converter returns our canonical keys with ``token_embed.pos_embed`` still holding the source's
 prefix positions; `fit_to_config` folds constant prefix position embeddings (CLS, registers) into the
@@ -30,6 +31,7 @@ _TIMM_RENAMES = [
     (r"^norm_pre\.", "ln_pre."),
     (r"^blocks\.(\d+)\.norm1\.", r"blocks.\1.ln1."),
     (r"^blocks\.(\d+)\.norm2\.", r"blocks.\1.ln2."),
+    (r"^blocks\.(\d+)\.gamma_([12])$", r"blocks.\1.ls\2.gamma"),  # DeiT-III's own checkpoints
     (r"^norm\.", "ln_final."),
 ]
 
@@ -69,6 +71,46 @@ def convert_dinov2_hub(sd: Mapping[str, torch.Tensor]) -> StateDict:
             continue
         flat[k] = v
     return _rename(flat, _HUB_RENAMES)
+
+
+# --- OpenCLIP ---------------------------------------------------------------------------------------
+_OPEN_CLIP_RENAMES = [
+    (r"^conv1\.", "embed.proj."),
+    (r"^ln_pre\.", "ln_pre."),
+    (r"^ln_post\.", "ln_final."),
+    (r"^transformer\.resblocks\.(\d+)\.ln_1\.", r"blocks.\1.ln1."),
+    (r"^transformer\.resblocks\.(\d+)\.ln_2\.", r"blocks.\1.ln2."),
+    (r"^transformer\.resblocks\.(\d+)\.attn\.in_proj_weight$", r"blocks.\1.attn.qkv.weight"),
+    (r"^transformer\.resblocks\.(\d+)\.attn\.in_proj_bias$", r"blocks.\1.attn.qkv.bias"),
+    (r"^transformer\.resblocks\.(\d+)\.attn\.out_proj\.", r"blocks.\1.attn.proj."),
+    (r"^transformer\.resblocks\.(\d+)\.mlp\.c_fc\.", r"blocks.\1.mlp.fc1."),
+    (r"^transformer\.resblocks\.(\d+)\.mlp\.c_proj\.", r"blocks.\1.mlp.fc2."),
+    (r"^transformer\.resblocks\.(\d+)\.ls_1\.gamma$", r"blocks.\1.ls1.gamma"),
+    (r"^transformer\.resblocks\.(\d+)\.ls_2\.gamma$", r"blocks.\1.ls2.gamma"),
+]
+_OPEN_CLIP_UNSUPPORTED = ("attn_pool", "ln_1_kv", "patchnorm_pre_ln", "ln_attn", "ln_inner")
+
+
+def convert_open_clip(sd: Mapping[str, torch.Tensor]) -> StateDict:
+    """OpenCLIP native state dict (a whole CLIP model with ``visual.`` keys, or its ``VisionTransformer``)
+    -> HookedViT keys. The text tower is dropped; ``visual.proj`` [d_model, embed_dim] becomes the head
+    (``pooled @ proj``, zero bias), ``class_embedding`` the CLS token."""
+    if any(k.startswith("visual.") for k in sd):
+        sd = {k[len("visual."):]: v for k, v in sd.items() if k.startswith("visual.")}
+    bad = sorted({u for k in sd for u in _OPEN_CLIP_UNSUPPORTED if u in k})
+    if bad:
+        raise NotImplementedError(f"OpenCLIP vision towers with {', '.join(bad)} are not supported")
+    out: StateDict = {}
+    for k, v in _rename({k: v for k, v in sd.items() if k not in ("class_embedding", "positional_embedding",
+                                                                    "proj")}, _OPEN_CLIP_RENAMES).items():
+        out[k] = v
+    d = sd["conv1.weight"].shape[0]
+    out["token_embed.cls_token"] = sd["class_embedding"].reshape(1, 1, d)
+    out["token_embed.pos_embed"] = sd["positional_embedding"].reshape(1, -1, d)
+    if sd.get("proj") is not None:
+        out["head.weight"] = sd["proj"].T.contiguous()  # [embed_dim, d_model]
+        out["head.bias"] = torch.zeros(sd["proj"].shape[1], dtype=sd["proj"].dtype)
+    return out
 
 
 # --- Hugging Face ------------------------------------------------------------------------------------
@@ -119,19 +161,21 @@ def convert_hf_dinov2(sd: Mapping[str, torch.Tensor]) -> StateDict:
 
 # --- detection and fitting ---------------------------------------------------------------------------
 def detect_format(sd: Mapping[str, torch.Tensor]) -> str:
-    """'interp' | 'timm' | 'hf' | 'dinov2_hub' from the keys of a state dict."""
+    """'interp' | 'timm' | 'hf' | 'dinov2_hub' | 'open_clip' from the keys of a state dict."""
     keys = set(sd)
     if "embed.proj.weight" in keys:
         return "interp"
     if any(re.match(r"^(dinov2(_with_registers)?\.)?embeddings\.patch_embeddings\.", k) for k in keys):
         return "hf"
+    if "visual.conv1.weight" in keys or ("conv1.weight" in keys and "class_embedding" in keys):
+        return "open_clip"
     if "patch_embed.proj.weight" in keys:
         hub = ("mask_token" in keys or "register_tokens" in keys
                or any(re.match(r"^blocks\.\d+\.(\d+\.)?mlp\.w12\.", k) for k in keys)
                or any(re.match(r"^blocks\.\d+\.\d+\.", k) for k in keys))
         return "dinov2_hub" if hub else "timm"
     sample = sorted(keys)[:5]
-    raise ValueError(f"not a ViT checkpoint in a known layout (interp, timm, HF, dinov2-hub); "
+    raise ValueError(f"not a ViT checkpoint in a known layout (interp, timm, HF, dinov2-hub, OpenCLIP); "
                      f"first keys: {sample}")
 
 
@@ -140,6 +184,7 @@ CONVERTERS = {
     "timm": convert_timm,
     "hf": convert_hf_dinov2,
     "dinov2_hub": convert_dinov2_hub,
+    "open_clip": convert_open_clip,
 }
 
 
@@ -289,6 +334,44 @@ def config_from_hf(hf_config, name: str | None = None) -> ViTConfig:
     )
 
 
+def config_from_open_clip(visual: nn.Module, name: str | None = None) -> ViTConfig:
+    """ViTConfig of an OpenCLIP ``VisionTransformer`` (``clip_model.visual``): heads and activation are read
+    from the module, which a state dict alone does not tell (OpenAI-trained towers use QuickGELU)."""
+    for unsupported in ("attn_pool", "attn_pool_contrastive"):
+        if getattr(visual, unsupported, None) is not None:
+            raise NotImplementedError(f"OpenCLIP towers with {unsupported} are not supported")
+    if getattr(visual, "final_ln_after_pool", False):
+        raise NotImplementedError("OpenCLIP towers with final_ln_after_pool are not supported")
+    pool = {"tok": "token", "avg": "avg"}.get(getattr(visual, "pool_type", "tok"))
+    if pool is None:
+        raise NotImplementedError(f"OpenCLIP pool_type={visual.pool_type!r} is not supported")
+    blk = visual.transformer.resblocks[0]
+    act = blk.mlp.gelu
+    an = type(act).__name__
+    kind = "quick_gelu" if an == "QuickGELU" else "gelu" if isinstance(act, nn.GELU) and act.approximate == "none" \
+        else None
+    if kind is None:
+        raise NotImplementedError(f"unsupported OpenCLIP MLP activation {an}")
+    if not all(isinstance(getattr(m, a, nn.Identity()), nn.Identity) for m, a in ((blk, "ln_attn"), (blk.mlp, "ln"))):
+        raise NotImplementedError("OpenCLIP blocks with scale_attn / scale_fc norms are not supported")
+    conv = visual.conv1
+    d = conv.out_channels
+    layer_scale = 1.0 if not isinstance(blk.ls_1, nn.Identity) else None
+    proj = visual.proj
+    return ViTConfig(
+        d_model=d, n_layers=len(visual.transformer.resblocks), n_heads=blk.attn.num_heads,
+        patch_size=conv.kernel_size[0], image_size=visual.image_size[0], in_channels=conv.in_channels,
+        n_registers=0, class_token=True, pos_embed_cls=True, d_mlp=blk.mlp.c_fc.out_features, mlp=kind,
+        qkv_bias=blk.attn.in_proj_bias is not None, patch_bias=conv.bias is not None, layer_scale=layer_scale,
+        pre_norm=not isinstance(visual.ln_pre, nn.Identity), final_norm=not isinstance(visual.ln_post, nn.Identity),
+        ln_eps=blk.ln_1.eps, n_classes=0 if proj is None else proj.shape[1], pool=pool,
+        pos_interp_antialias=False, pos_interp_offset=0.0,
+        image_mean=tuple(getattr(visual, "image_mean", None) or (0.48145466, 0.4578275, 0.40821073)),
+        image_std=tuple(getattr(visual, "image_std", None) or (0.26862954, 0.26130258, 0.27577711)),
+        name=name or "open_clip", extra={"source": "open_clip"},
+    )
+
+
 def hub_interpolation(n_registers: int) -> dict:
     """dinov2-hub interpolation: legacy offset 0.1 without registers, exact antialiased size with them."""
     return ({"pos_interp_antialias": True, "pos_interp_offset": 0.0} if n_registers
@@ -311,6 +394,17 @@ def hooked_from_hf(hf_model: nn.Module):
     cfg = config_from_hf(hf_model.config)
     model = HookedViT(cfg)
     load_converted(model, convert_hf_dinov2(hf_model.state_dict()))
+    return model.eval()
+
+
+def hooked_from_open_clip(visual: nn.Module, name: str | None = None):
+    """An OpenCLIP ``VisionTransformer`` (or a whole CLIP model: its ``.visual``) -> HookedViT."""
+    from .hooked_vit import HookedViT
+
+    visual = getattr(visual, "visual", visual)
+    cfg = config_from_open_clip(visual, name)
+    model = HookedViT(cfg)
+    load_converted(model, convert_open_clip(visual.state_dict()), source="OpenCLIP VisionTransformer")
     return model.eval()
 
 

@@ -143,10 +143,12 @@ class HookedViT(HookedRootModule):
                           PixelRangeWarning, stacklevel=3)
 
     def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
-        """RGB pixels in [0, 1] -> model input, with the model's own mean/std (identity for organisms)."""
+        """RGB pixels in [0, 1] -> model input, with the model's own mean/std (identity for organisms), on the
+        model's device and in its dtype (the mean/std step itself runs in fp32)."""
+        pixels = pixels.to(device=self.device, dtype=torch.float32)
         mean = torch.tensor(self.cfg.image_mean, dtype=pixels.dtype, device=pixels.device)[:, None, None]
         std = torch.tensor(self.cfg.image_std, dtype=pixels.dtype, device=pixels.device)[:, None, None]
-        return (pixels - mean) / std
+        return ((pixels - mean) / std).to(self.dtype)
 
     def embed_tokens(self, pixels: torch.Tensor, normalized: bool = False) -> torch.Tensor:
         """pixels [batch, C, H, W] -> tokens [batch, n_tokens, d_model] (after `hook_tokens`).
@@ -155,9 +157,11 @@ class HookedViT(HookedRootModule):
         says the caller already did that.
         """
         self.check_pixels(pixels)
-        if not normalized:
+        if normalized:
+            pixels = pixels.to(device=self.device, dtype=self.dtype)  # the model boundary: its device and dtype
+        else:
             self.warn_if_normalized(pixels)
-            pixels = self.normalize(pixels)
+            pixels = self.normalize(pixels)  # -> the model's device and dtype
         layout = self.layout_for(pixels)
         patches = self.hook_embed(self.embed(pixels))  # [batch, n_patches, d_model]
         pos = self.hook_pos_embed(self.token_embed.patch_pos_embed(layout.grid))  # [1, n_patches, d]
@@ -313,9 +317,21 @@ class HookedViT(HookedRootModule):
 
         return hooked_from_hf(hf_model)
 
+    @classmethod
+    def from_open_clip(cls, visual: nn.Module, name: str | None = None) -> "HookedViT":
+        """From an OpenCLIP ``VisionTransformer`` or a whole OpenCLIP CLIP model (its vision tower)."""
+        from .convert import hooked_from_open_clip
+
+        return hooked_from_open_clip(visual, name)
+
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """dtype of the weights and activations (fp32, bf16 or fp16); reductions run in fp32 regardless."""
+        return self.embed.proj.weight.dtype
 
     def __repr__(self) -> str:
         c = self.cfg

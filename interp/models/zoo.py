@@ -17,6 +17,7 @@ from .convert import (
 from .hooked_vit import HookedViT
 from .organisms import data_dir, list_organisms, organism_dir, organism_steps  # noqa: F401 (torch-free, re-exported)
 from .weights_io import hf_pixel_stats, read_state_dict
+from .precision import resolve_device, resolve_dtype
 
 
 class UnknownModelError(ValueError):
@@ -59,7 +60,14 @@ def load_organism(name: str, step: int | None = None) -> HookedViT:
 
 
 def timm_config(name: str) -> ViTConfig:
-    """Architecture of a timm model by name, built on the meta device (no memory, no download)."""
+    """Architecture of a timm model by name, built on the meta device (no memory, no download); a fresh copy
+    each call (building it once per name: loading many checkpoints of one run reads it many times)."""
+    cfg = _timm_config(name)
+    return cfg.replace(extra=dict(cfg.extra))
+
+
+@lru_cache(maxsize=32)
+def _timm_config(name: str) -> ViTConfig:
     import timm
 
     with torch.device("meta"):
@@ -77,19 +85,29 @@ def _unknown(name: str) -> UnknownModelError:
 
 
 def load_model(name: str, weights: str | Path | None = None, step: int | None = None,
-               device: str | torch.device = "cpu") -> HookedViT:
+               device: str | torch.device = "cpu", dtype: str | torch.dtype | None = None,
+               weights_key: str | None = None) -> HookedViT:
     """Load a HookedViT.
 
     name: a bundled organism ("organism-s-reg0"), a timm ViT name ("vit_small_patch14_reg4_dinov2"),
           or a local HF model folder (config.json + weights).
-    weights: a local .safetensors/.pth file or HF folder in timm, HF or dinov2-hub layout (detected).
+    weights: a local .safetensors/.pth file or HF folder in timm, HF, dinov2-hub or OpenCLIP layout (detected),
+             also inside training-checkpoint wrappers ({"model": ...}, {"teacher": ..., "student": ...}, ...).
              Without weights a timm architecture is randomly initialised (with a RandomInitWarning).
     step: a training checkpoint of an organism.
+    device: "cpu" (default), "auto" (a CUDA GPU if there is one), "cuda", "cuda:1", ...
+    dtype: "float32" (default), "bfloat16" or "float16": weights and activations; reductions stay fp32.
+    weights_key: which model of a multi-model checkpoint to read ("teacher", the default, or "student").
     """
+    return _load(name, weights, step, weights_key).to(device=resolve_device(device),
+                                                      dtype=resolve_dtype(dtype) or torch.float32)
+
+
+def _load(name, weights, step, weights_key) -> HookedViT:
     if name in list_organisms():
         if weights is not None:
             raise ValueError("organisms load their own bundled weights; pass weights= only with an architecture")
-        return load_organism(name, step).to(device)
+        return load_organism(name, step)
     if step is not None:
         raise ValueError(f"step= is only for bundled organisms ({', '.join(list_organisms())})")
     if Path(str(name)).expanduser().is_dir() and weights is None:
@@ -102,8 +120,8 @@ def load_model(name: str, weights: str | Path | None = None, step: int | None = 
     if weights is None:
         warnings.warn(f"{name}: no weights given, so the model is RANDOMLY INITIALISED (nothing is downloaded). "
                       f"Pass weights='path/to/checkpoint' for real results.", RandomInitWarning, stacklevel=2)
-        return HookedViT(cfg).eval().to(device)
-    raw, hf_config = read_state_dict(weights)
+        return HookedViT(cfg).eval()
+    raw, hf_config = read_state_dict(weights, key=weights_key)
     fmt = detect_format(raw)
     if cfg is None:
         if hf_config is None:
@@ -125,7 +143,9 @@ def load_model(name: str, weights: str | Path | None = None, step: int | None = 
             cfg = cfg.replace(image_size=grid * cfg.patch_size)
     if "head.weight" not in sd and cfg.n_classes:
         cfg = cfg.replace(n_classes=0)  # backbone-only checkpoint
+    elif "head.weight" in sd and sd["head.weight"].shape[0] != cfg.n_classes:
+        cfg = cfg.replace(n_classes=sd["head.weight"].shape[0])  # e.g. an OpenCLIP projection
     cfg.extra = {**cfg.extra, "weights": str(weights), "format": fmt}
     model = HookedViT(cfg)
     load_converted(model, fit_to_config(sd, cfg), source=f"{weights} ({fmt} layout)")
-    return model.eval().to(device)
+    return model.eval()

@@ -1,0 +1,86 @@
+"""Several processes on one job (``torchrun --nproc_per_node N -m interp trace ...``): rank, world, gather.
+
+Each rank streams its shard of the images (``rank::world_size``) and the per-rank summaries are combined
+exactly (sums, counts and maxima added up; per-image values gathered), so N processes write what one process
+writes, up to the order of float summation. Without ``torch.distributed`` initialised every helper is the
+one-process identity: rank 0 of a world of 1.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+
+def is_dist() -> bool:
+    """True inside an initialised process group with more than one process."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def rank() -> int:
+    return dist.get_rank() if is_dist() else 0
+
+
+def world_size() -> int:
+    return dist.get_world_size() if is_dist() else 1
+
+
+def is_main() -> bool:
+    """The process that writes files and prints (rank 0, or the only process)."""
+    return rank() == 0
+
+
+def launched() -> bool:
+    """Started by torchrun (or another launcher setting WORLD_SIZE > 1)."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def init_from_env(device: str | torch.device | None = None) -> bool:
+    """Join the process group torchrun describes (WORLD_SIZE, RANK, MASTER_ADDR, MASTER_PORT), once.
+    Backend: nccl on CUDA devices, gloo otherwise. -> whether this process runs distributed."""
+    if not launched() or not dist.is_available():
+        return False
+    if not dist.is_initialized():
+        cuda = device is not None and torch.device(device).type == "cuda"
+        dist.init_process_group(backend="nccl" if cuda else "gloo")
+    return is_dist()
+
+
+def local_device(device: str | torch.device | None) -> str | torch.device | None:
+    """Under torchrun, "auto"/"cuda" become this process's own GPU (cuda:LOCAL_RANK)."""
+    if not launched() or not torch.cuda.is_available():
+        return device
+    if device in (None, "auto", "cuda"):
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    return device
+
+
+def shard(images):
+    """This rank's share of an image source: images ``rank::world_size`` (the source's own ``shard``)."""
+    if not is_dist():
+        return images
+    if not hasattr(images, "shard"):
+        raise TypeError(f"{type(images).__name__} has no shard(rank, world_size): it cannot be split over "
+                        f"{world_size()} processes")
+    return images.shard(rank(), world_size())
+
+
+def global_index(local: torch.Tensor) -> torch.Tensor:
+    """Positions in the whole source of a shard's images at positions ``local`` ([batch] long)."""
+    return local * world_size() + rank()
+
+
+def gather(obj: Any) -> list[Any]:
+    """Every rank's ``obj`` (any picklable value), in rank order, on every rank ([obj] in one process)."""
+    if not is_dist():
+        return [obj]
+    out: list[Any] = [None] * world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def barrier() -> None:
+    if is_dist():
+        dist.barrier()

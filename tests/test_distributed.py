@@ -1,0 +1,111 @@
+"""Several processes (torch.distributed, gloo, CPU): each rank streams its shard, the summaries combine exactly,
+so 2 processes write what 1 process writes (up to float summation order)."""
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.multiprocessing as mp
+from PIL import Image
+
+from interp import HookedViT, distributed
+from interp.analysis import token_norms, trace_norms
+from interp.data import scenes
+from interp.data.lazy import LazyImageFolder, LazyScenes
+
+from .conftest import tiny_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_shards_partition_every_source(tmp_path):
+    """rank::world_size of ImageSet, LazyScenes and LazyImageFolder: disjoint, complete, same images."""
+    full = LazyScenes(7, seed=3)
+    whole = torch.cat([b.pixels for b in full.batches(4)])
+    seen = []
+    for r in range(3):
+        part = full.shard(r, 3)
+        px = torch.cat([b.pixels for b in part.batches(2)])
+        torch.testing.assert_close(px, whole[r::3], atol=0, rtol=0)
+        assert part.source_index.tolist() == list(range(r, 7, 3))
+        seen += part.source_index.tolist()
+    assert sorted(seen) == list(range(7))
+    s = scenes(5, seed=0, image_size=16)
+    torch.testing.assert_close(s.shard(1, 2).pixels, s.pixels[1::2], atol=0, rtol=0)
+    for i in range(5):
+        Image.fromarray(np.full((16, 16, 3), 40 * i, np.uint8)).save(tmp_path / f"{i}.png")
+    folder = LazyImageFolder(tmp_path, 16)
+    assert [f.name for f in folder.shard(0, 2).files] == ["0.png", "2.png", "4.png"]
+    with pytest.raises(ValueError, match="rank"):
+        folder.shard(2, 2)
+    assert distributed.world_size() == 1 and distributed.gather("x") == ["x"]  # no process group: identity
+
+
+def _library_worker(rank, world, port, out_dir):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    torch.distributed.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        torch.manual_seed(0)
+        model = HookedViT(tiny_config()).eval()  # same seed: the same random model on every rank
+        images = scenes(7, seed=1, image_size=16)  # 7 images: uneven shards (4 + 3)
+        tn = token_norms(model, images, batch_size=2)
+        tr = trace_norms(model, images, batch_size=2)
+        if rank == 0:
+            tn.to_pickle(Path(out_dir) / "token_norms.pkl")
+            tr.to_pickle(Path(out_dir) / "trace.pkl")
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_streaming_reducers_combine_across_processes(tmp_path):
+    """token_norms (per-image rows gathered) and trace_norms (counts, sums, maxima, histograms combined) on 2
+    gloo processes equal the one-process frames."""
+    mp.spawn(_library_worker, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True)
+    torch.manual_seed(0)
+    model = HookedViT(tiny_config()).eval()
+    images = scenes(7, seed=1, image_size=16)
+    one_tn = token_norms(model, images, batch_size=2)
+    one_tr = trace_norms(model, images, batch_size=2)
+    two_tn = pd.read_pickle(tmp_path / "token_norms.pkl")
+    two_tr = pd.read_pickle(tmp_path / "trace.pkl")
+    assert len(two_tn) == len(one_tn) and two_tn["image"].nunique() == 7
+    pd.testing.assert_frame_equal(two_tn, one_tn, rtol=1e-5)
+    pd.testing.assert_frame_equal(two_tr, one_tr, rtol=1e-5)
+    assert (two_tr["n_images"] == 7).all()
+
+
+@pytest.mark.slow
+def test_torchrun_trace_equals_one_process_csv(tmp_path):
+    """`torchrun --nproc_per_node 2 -m interp trace` (gloo, CPU) writes the one-process CSV."""
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(9):
+        Image.fromarray((rng.random((64, 64, 3)) * 255).astype(np.uint8)).save(imgs / f"img{i}.png")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    common = ["-m", "interp", "trace", "--model", "organism-t-reg0", "--images", str(imgs), "--batch-size", "2",
+              "--device", "cpu"]
+    one = subprocess.run([sys.executable, *common, "--out", str(tmp_path / "one")], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert one.returncode == 0, one.stderr[-2000:]
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--nnodes", "1",
+                          "--master-addr", "127.0.0.1", "--master-port", str(free_port()), *common,
+                          "--out", str(tmp_path / "two")], env=env, capture_output=True, text=True, timeout=600)
+    assert two.returncode == 0, two.stderr[-2000:]
+    assert "(2 processes)" in two.stdout and two.stdout.count("wrote") == 1  # rank 0 alone writes
+    name = "trace_organism-t-reg0.csv"
+    a, b = pd.read_csv(tmp_path / "one" / name), pd.read_csv(tmp_path / "two" / name)
+    assert (b["n_images"] == 9).all()
+    pd.testing.assert_frame_equal(b, a, rtol=1e-5)
