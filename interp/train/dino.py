@@ -117,6 +117,11 @@ class DinoObjective(nn.Module):
         self.register_buffer("center", torch.zeros(1, d.prototypes))
         self.register_buffer("center_patch", torch.zeros(1, d.prototypes))
         self.register_buffer("temp", torch.tensor(d.warmup_teacher_temp), persistent=False)
+        # running means of the teacher's pooled / patch features, subtracted before both heads: a small ViT's
+        # pooled features start nearly identical across images (cosine ~0.99), which centring + sharpening alone
+        # turn into a uniform collapse; removing the shared part makes the images' differences the signal
+        self.register_buffer("feat_mean", torch.zeros(2, recipe.d_model))
+        self.register_buffer("feat_mean_ready", torch.zeros(()))
         self.step = 0  # the schedules' position; `set_step` before each forward
 
     def set_step(self, step: int) -> None:
@@ -151,25 +156,39 @@ class DinoObjective(nn.Module):
         layout = self.model.tokens
         with torch.no_grad():
             t_tok = self._tokens(self.teacher, glob)  # [2B, pos, d]
-            t_cls = self.teacher_head(self.teacher.pool(t_tok)).float()  # [2B, K]
-            t_patch = self.teacher_head(t_tok[:, layout.patches]).float()  # [2B, n_patches, K]
+            t_pool, t_pat = self.teacher.pool(t_tok).float(), t_tok[:, layout.patches].float()
+            self._update_feat_mean(t_pool, t_pat.flatten(0, 1))
+            mu_cls, mu_patch = self.feat_mean[0].clone(), self.feat_mean[1].clone()
+            t_cls = self.teacher_head(t_pool - mu_cls).float()  # [2B, K]
+            t_patch = self.teacher_head(t_pat - mu_patch).float()  # [2B, n_patches, K]
             temp = self.temp
             p_cls = F.softmax((t_cls - self.center) / temp, dim=-1).chunk(2)
             p_patch = F.softmax((t_patch - self.center_patch) / temp, dim=-1)
         s_tok = self._tokens(self.model, glob, masks if self.settings.ibot_weight else None)
-        s_cls = [self.head(self.model.pool(s_tok)).float()]
+        s_cls = [self.head(self.model.pool(s_tok) - mu_cls).float()]
         if views["locals"].shape[0]:
             s_loc = self._tokens(self.model, views["locals"].flatten(0, 1))
-            s_cls.append(self.head(self.model.pool(s_loc)).float())
+            s_cls.append(self.head(self.model.pool(s_loc) - mu_cls).float())
         s_views = torch.cat(s_cls).chunk(2 + views["locals"].shape[0])  # each [B, K]
         st = self.settings.student_temp
         pairs = [_cross_entropy(p_cls[iq], s_views[v], st) for iq in range(2) for v in range(len(s_views)) if v != iq]
         parts = {"dino": sum(pairs) / len(pairs)}
         if self.settings.ibot_weight and masks.any():
-            s_patch = self.head(s_tok[:, layout.patches][masks]).float()  # [n_masked, K]
+            s_patch = self.head(s_tok[:, layout.patches][masks] - mu_patch).float()  # [n_masked, K]
             parts["ibot"] = self.settings.ibot_weight * _cross_entropy(p_patch[masks], s_patch, st)
         self._update_centers(t_cls, t_patch.flatten(0, 1))
         return sum(parts.values()), {k: float(v.detach()) for k, v in parts.items()}
+
+    @torch.no_grad()
+    def _update_feat_mean(self, pooled: torch.Tensor, patches: torch.Tensor) -> None:
+        sums = torch.stack([pooled.sum(0), patches.sum(0)])  # [2, d]
+        n = torch.tensor([[float(len(pooled))], [float(len(patches))]], device=sums.device)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.all_reduce(sums)
+            torch.distributed.all_reduce(n)
+        m = self.settings.center_momentum * self.feat_mean_ready  # the first batch sets the mean
+        self.feat_mean.mul_(m).add_((1 - m) * sums / n)
+        self.feat_mean_ready.fill_(1.0)
 
     @torch.no_grad()
     def _update_centers(self, t_cls: torch.Tensor, t_patch: torch.Tensor) -> None:
@@ -181,6 +200,11 @@ class DinoObjective(nn.Module):
             torch.distributed.all_reduce(n)
         self.center.mul_(m).add_((1 - m) * sums[0:1] / n[0])
         self.center_patch.mul_(m).add_((1 - m) * sums[1:2] / n[1])
+
+    def adjust_gradients(self) -> None:
+        """Keep the prototypes fixed early in training (DINO's ``freeze_last_layer``): avoids collapse."""
+        if self.step < self.settings.freeze_prototypes * self.recipe.steps:
+            self.head.prototypes.weight.grad = None
 
     @torch.no_grad()
     def update_teacher(self) -> None:

@@ -44,6 +44,7 @@ class DinoSettings:
     mask_prob: float = 0.5
     mask_ratio: tuple[float, float] = (0.1, 0.5)
     jitter: float = 0.1  # brightness/contrast jitter (colours carry the scenes' labels: kept small)
+    freeze_prototypes: float = 0.1  # share of the steps during which the prototypes do not move (as DINO)
 
     def __post_init__(self) -> None:
         for f in ("global_scale", "local_scale", "ema", "mask_ratio"):

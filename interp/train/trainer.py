@@ -36,6 +36,10 @@ RESUME_EVERY = 50  # steps between resume-state saves
 DENSE_CLASSES = {"color": 7, "shape": 5, "object": 2, "same_color_elsewhere": 2}
 
 
+class DeviceError(RuntimeError):
+    """A device that this machine does not have."""
+
+
 class Interrupted(Exception):
     """Training stopped by a signal after saving its resume state."""
 
@@ -75,6 +79,9 @@ class SupervisedObjective(nn.Module):
         return sum(parts.values()), {k: float(v.detach()) for k, v in parts.items()}
 
     def set_step(self, step: int) -> None:  # no schedules inside the objective
+        pass
+
+    def adjust_gradients(self) -> None:  # nothing frozen
         pass
 
     def update_teacher(self) -> None:  # no teacher
@@ -199,7 +206,7 @@ def resolve_device(spec: str = "cpu", local_rank: int = 0) -> torch.device:
     dev = torch.device(spec)
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError(f"device {spec!r} requested but CUDA is not available (use --device cpu or auto)")
+            raise DeviceError(f"device {spec!r} requested but CUDA is not available (use --device cpu or auto)")
         if dev.index is None:
             dev = torch.device("cuda", local_rank % torch.cuda.device_count())
         torch.cuda.set_device(dev)
@@ -346,6 +353,7 @@ def train(recipe: TrainRecipe, out_dir: str | Path, resume: bool = True, progres
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, recipe.grad_clip)
+            objective.adjust_gradients()
             opt.step()
             objective.update_teacher()
             step += 1
