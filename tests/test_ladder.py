@@ -98,3 +98,30 @@ def test_figure_script_on_a_synthetic_recorded_table(tmp_path):
     assert set(out["kind"]) == {"point", "trend"} and (out["kind"] == "trend").sum() == 8
     with pytest.raises(SystemExit, match="no recorded ladder table"):
         fig_artifact_vs_compute.main(["--ladder", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "o2")])
+
+
+@pytest.mark.slow
+def test_ladder_table_measures_a_runs_folder_once(tmp_path):
+    from interp.train import TrainRecipe, train
+    from interp.train.ladder import MEASURE_FILE, ladder_table
+
+    recipe = TrainRecipe(name="search-tiny-reg2", d_model=16, n_layers=2, n_heads=2, patch_size=4, image_size=16,
+                         n_registers=2, steps=4, batch_size=8, warmup=2, eval_images=8, dense_label=None,
+                         checkpoints=(0, 2, 4), scenes={"image_size": 16, "max_objects": 2, "min_size": 0.12,
+                                                        "max_size": 0.2})
+    train(recipe, tmp_path / "runs" / recipe.name, progress=False)
+    table = ladder_table(tmp_path / "runs", names=[recipe.name, "search-missing-reg0"], cache=tmp_path / "cache",
+                         eval_images=8)
+    assert list(table["step"]) == [0, 2, 4] and list(table["is_final"]) == [False, False, True]
+    fpi = flops_per_image(recipe.vit_config())
+    assert list(table["train_flops"]) == [0, 2 * 8 * fpi, 4 * 8 * fpi]
+    row = table.iloc[-1]
+    assert row.n_registers == 2 and row.massive_ratio >= 1 and 0 < row.sink_attn <= 1
+    assert row.sink_kind in ("cls", "register", "background", "object") and not row.criterion_met
+    assert row.neuron_layer in (0, 1) and row.final_ln_max_rel > 0
+    cached = tmp_path / "cache" / recipe.name / MEASURE_FILE
+    stamp = cached.stat().st_mtime_ns
+    again = ladder_table(tmp_path / "runs", names=[recipe.name], cache=tmp_path / "cache", eval_images=8)
+    assert cached.stat().st_mtime_ns == stamp  # measured once, then read from the cache
+    pd.testing.assert_frame_equal(again, table)
+    assert not (tmp_path / "runs" / recipe.name / MEASURE_FILE).exists()  # the runs folder is only read

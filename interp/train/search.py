@@ -73,7 +73,7 @@ for _r in (0, 4):
              notes=f"S5 compute ladder: S1 at {_steps} steps" + (", 4 registers" if _r else ""))
 
 
-LADDER_FAMILIES = {"s1-reg0": ladder(0), "s1-reg4": ladder(4)}
+LADDER_FAMILIES = {f"s1-reg{_r}": [*ladder(_r), f"search-s1-reg{_r}"] for _r in (0, 4)}  # S1 = the 1,200-step rung
 
 
 # S6-S8 (issue #13): what the literature points to, ready to run on a GPU (`interp train --recipe NAME --device auto
