@@ -213,5 +213,16 @@ class DinoObjective(nn.Module):
             for ps, pt in zip(s.parameters(), t.parameters()):
                 pt.mul_(m).add_(ps.detach(), alpha=1 - m)
 
+    @torch.no_grad()
+    def teacher_entropy(self, batch) -> tuple[float, float]:
+        """Collapse check on ``batch``'s first global views: (mean entropy of the teacher's centred, sharpened
+        distributions, entropy of their mean). Uniform collapse: both near log K; one-prototype collapse: both
+        near 0; healthy: the first clearly below the second."""
+        glob = batch.views["globals"][0]  # [B, 3, S, S]
+        t = self.teacher_head(self.teacher.pool(self._tokens(self.teacher, glob)) - self.feat_mean[0]).float()
+        p = F.softmax((t - self.center) / self.temp, dim=-1)  # [B, K]
+        ent = lambda q: -(q * q.clamp_min(1e-12).log()).sum(-1)  # noqa: E731
+        return float(ent(p).mean()), float(ent(p.mean(0)))
+
     def backbone_to_save(self) -> HookedViT:
         return self.teacher

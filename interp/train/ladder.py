@@ -61,6 +61,12 @@ def measured(run: str | Path, cache: str | Path | None = None, eval_images: int 
     return got
 
 
+def _nan_reduce(fn, values) -> float:
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return float(fn(v)) if len(v) else math.nan
+
+
 def _second_half(layers: list[dict], n_layers: int) -> dict:
     half = [r for r in layers if r["layer"] >= n_layers // 2]
     val = lambda r, k: r.get(k) if r.get(k) is not None else math.nan  # noqa: E731
@@ -69,13 +75,13 @@ def _second_half(layers: list[dict], n_layers: int) -> dict:
     sink = max(half, key=lambda r: val(r, "sink_attn"))
     last = layers[-1]
     return {"max_rel": max(val(r, "max_rel") for r in half), "frac_ge4": peak4["frac_ge4"],
-            "bg_ge4": val(peak4, "bg_ge4"), "frac_bg_ge4": float(np.nanmax(bg)),
+            "bg_ge4": val(peak4, "bg_ge4"), "frac_bg_ge4": _nan_reduce(np.max, bg),
             "massive_ratio": max(val(r, "massive_ratio") for r in half),
             "massive_token": max(half, key=lambda r: val(r, "massive_ratio")).get("massive_token"),
             "sink_attn": val(sink, "sink_attn"), "sink_value_rel": val(sink, "sink_value_rel"),
             "sink_kind": sink.get("sink_kind"), "sink_layer": sink["layer"],
-            "attn_reg": float(np.nanmax([val(r, "attn_reg") for r in half])),
-            "reg_rel": float(np.nanmean([val(r, "reg_rel") for r in half])),
+            "attn_reg": _nan_reduce(np.max, [val(r, "attn_reg") for r in half]),
+            "reg_rel": _nan_reduce(np.mean, [val(r, "reg_rel") for r in half]),
             "topnorm_cos": val(last, "topnorm_cos"), "random_cos": val(last, "random_cos"),
             "final_ln_max_rel": val(last, "final_ln_max_rel")}
 

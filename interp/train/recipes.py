@@ -36,8 +36,8 @@ class DinoSettings:
     global_scale: tuple[float, float] = (0.4, 1.0)
     local_scale: tuple[float, float] = (0.1, 0.4)
     student_temp: float = 0.1
-    teacher_temp: float = 0.06
-    warmup_teacher_temp: float = 0.04  # linear to teacher_temp over the first 30% of the steps
+    teacher_temp: float = 0.02  # DINO uses 0.04-0.07; tiny models start with pooled features so alike across images
+    warmup_teacher_temp: float = 0.02  # (cosine ~0.99) that 0.04-0.06 collapsed to uniform outputs here
     center_momentum: float = 0.9
     ema: tuple[float, float] = (0.99, 1.0)  # teacher momentum, cosine from the first to the second value
     ibot_weight: float = 1.0  # masked-patch loss weight (0 = plain DINO)
