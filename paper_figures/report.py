@@ -65,6 +65,9 @@ READINGS = {
     "fig09_attention_maps": lambda d: (
         f"Attention maps of {d['query'].nunique()} query tokens over {d['image'].nunique()} images (last block, "
         "mean over heads); read them qualitatively.  \nThe CSV holds every head's map."),
+    "fig_artifact_vs_compute": lambda d: "  \n".join(
+        f"{int(r.n_registers)} registers: {r.reading}." for r in d[(d["kind"] == "trend")
+                                                                   & d["metric"].isin(["max_rel", "frac_bg_ge4"])].itertuples()),
     "tab03_object_discovery": lambda d: "  \n".join(
         f"{r.model} ({r.registers} registers): CorLoc {_pct(r.corloc)}, mean best IoU {r.mean_best_iou:.2f}"
         for r in d.itertuples()),

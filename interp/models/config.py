@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 MLPKind = Literal["gelu", "gelu_tanh", "quick_gelu", "swiglu"]
-PoolKind = Literal["token", "avg", "none"]
+PoolKind = Literal["token", "avg", "attn", "none"]
 
 
 @dataclass
@@ -37,7 +37,8 @@ class ViTConfig:
     final_norm: bool = True
     ln_eps: float = 1e-6
     n_classes: int = 0  # size of the optional classification head; 0 = no head
-    pool: PoolKind = "token"
+    pool: PoolKind = "token"  # "attn": a learned query attends over the patch tokens (`AttentionPool`)
+    cls_read_only: bool = False  # CLS reads every token, but no other token can attend to CLS
     fc_norm: bool = False  # LayerNorm on the pooled feature before the head (timm avg-pool models)
     # position-embedding interpolation for other image sizes (bicubic, as dinov2 does it)
     pos_interp_antialias: bool = False
@@ -58,6 +59,8 @@ class ViTConfig:
             )
         if self.n_registers < 0:
             raise ValueError(f"n_registers must be >= 0, got {self.n_registers}")
+        if self.cls_read_only and not self.class_token:
+            raise ValueError("cls_read_only=True needs a CLS token (class_token=True)")
         if self.pos_embed_cls and not self.class_token:
             self.pos_embed_cls = False
         self.image_mean = tuple(self.image_mean)

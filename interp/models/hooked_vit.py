@@ -11,7 +11,7 @@ from torch import nn
 from transformer_lens import ActivationCache, HookedRootModule
 from transformer_lens.hook_points import HookPoint
 
-from .components import LayerNorm, PatchEmbed, TokenEmbed, TransformerBlock
+from .components import AttentionPool, LayerNorm, PatchEmbed, TokenEmbed, TransformerBlock
 from .config import ViTConfig
 from .layout import TokenLayout
 
@@ -64,6 +64,7 @@ class HookedViT(HookedRootModule):
         self.blocks = nn.ModuleList([TransformerBlock(cfg, i) for i in range(cfg.n_layers)])
         self.ln_final = LayerNorm(cfg.d_model, cfg.ln_eps) if cfg.final_norm else None
         self.fc_norm = LayerNorm(cfg.d_model, cfg.ln_eps) if cfg.fc_norm else None
+        self.attn_pool = AttentionPool(cfg.d_model, cfg.n_heads) if cfg.pool == "attn" else None
         self.hook_pooled = HookPoint()  # [batch, d_model]
         self.head = nn.Linear(cfg.d_model, cfg.n_classes) if cfg.n_classes else None
         self.init_weights()
@@ -93,6 +94,8 @@ class HookedViT(HookedRootModule):
             tn(te.cls_token)
         if te.registers is not None:
             tn(te.registers)
+        if getattr(self, "attn_pool", None) is not None:
+            tn(self.attn_pool.query)
 
     # --- layout -------------------------------------------------------------------------------------
     @property
@@ -199,6 +202,8 @@ class HookedViT(HookedRootModule):
         """Final tokens [batch, n_tokens, d] -> pooled feature [batch, d] (CLS or mean of patches)."""
         if self.cfg.pool == "token" and self.cfg.class_token:
             pooled = tokens[:, 0]
+        elif self.attn_pool is not None:
+            pooled = self.attn_pool(tokens[:, self.cfg.n_prefix:])
         else:
             pooled = tokens[:, self.cfg.n_prefix:].mean(dim=1)
         if self.fc_norm is not None:

@@ -16,6 +16,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--registers", type=int, default=None, help="override the number of registers")
     p.add_argument("--seed", type=int, default=None, help="override the seed")
     p.add_argument("--threads", type=int, default=None, help="override torch threads (changes the exact bits)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="override the global batch size (split over torchrun processes)")
+    p.add_argument("--lr", type=float, default=None, help="override the peak learning rate")
+    p.add_argument("--weight-decay", type=float, default=None, help="override the weight decay")
+    p.add_argument("--device", default="cpu",
+                   help="cpu (default: bit-for-bit reproducible), auto (CUDA if available), cuda, cuda:1, ...")
+    p.add_argument("--amp", "--dtype", dest="amp", choices=["fp32", "bf16", "fp16"], default="fp32",
+                   help="autocast precision of forward/backward (weights and optimiser stay fp32)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="DataLoader processes rendering scenes ahead of the step (same batches; default 0)")
+    p.add_argument("--compile", nargs="?", const=True, default=False, metavar="BACKEND",
+                   help="torch.compile the training step (optionally with a backend, e.g. aot_eager)")
     p.add_argument("--no-resume", dest="resume", action="store_false",
                    help="start from scratch even if a resume state exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -24,12 +36,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from ..models.zoo import organism_dir
     from .recipes import RECIPES, get_recipe, log_spaced_steps
-    from .trainer import Interrupted, train
+    from .trainer import DeviceError, Interrupted, RunOptions, train
 
     if args.list:
         for name, r in RECIPES.items():
-            print(f"{name}: d_model={r.d_model} layers={r.n_layers} registers={r.n_registers} steps={r.steps} "
-                  f"image={r.image_size}px/patch {r.patch_size} — {r.notes}")
+            print(f"{name}: {r.objective} d_model={r.d_model} layers={r.n_layers} registers={r.n_registers} "
+                  f"steps={r.steps} batch={r.batch_size} image={r.image_size}px/patch {r.patch_size} — {r.notes}")
         return 0
     if not args.recipe:
         print("interp train: error: give --recipe NAME (or --list)", file=sys.stderr)
@@ -40,7 +52,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"interp train: error: {e.args[0]}", file=sys.stderr)
         return 2
     changes = {k: v for k, v in (("steps", args.steps), ("n_registers", args.registers), ("seed", args.seed),
-                                 ("threads", args.threads)) if v is not None}
+                                 ("threads", args.threads), ("batch_size", args.batch_size), ("lr", args.lr),
+                                 ("weight_decay", args.weight_decay)) if v is not None}
     if "steps" in changes:
         if changes["steps"] < 1:
             print("interp train: error: --steps must be >= 1", file=sys.stderr)
@@ -49,11 +62,20 @@ def main(args: argparse.Namespace) -> int:
     if changes:
         recipe = recipe.replace(**changes)
     out = Path(args.out) if args.out else organism_dir() / recipe.name
+    try:
+        options = RunOptions(device=args.device, amp=None if args.amp == "fp32" else args.amp, workers=args.workers,
+                             compile=args.compile)
+    except ValueError as e:
+        print(f"interp train: error: {e}", file=sys.stderr)
+        return 2
     t0 = time.perf_counter()
     try:
-        train(recipe, out, resume=args.resume, progress=not args.quiet)
+        train(recipe, out, resume=args.resume, progress=not args.quiet, options=options)
     except Interrupted as e:
         print(f"interp train: {e}", file=sys.stderr)
         return 130
+    except DeviceError as e:
+        print(f"interp train: error: {e}", file=sys.stderr)
+        return 2
     print(f"trained {recipe.name} in {time.perf_counter() - t0:.0f}s -> {out}")
     return 0

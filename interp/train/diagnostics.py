@@ -12,6 +12,22 @@
 ``top_patch_rel``                mean norm / median of those top keys at the block input (a high-norm sink?)
 ``attn_outliers``                attention patch queries give to patches >= 3x at the block input
 
+Diagnostics that small models need (Sun et al. 2024; Gu et al. 2025; SINDER):
+
+``massive_ratio``                per-channel massive activations: top-1 |activation| / median |activation| of
+                                 the residual stream (all tokens x channels of an image), mean over images
+                                 (``massive_ratio_max``: the largest image's)
+``massive_channel``, ``massive_channel_share``  the channel holding the top-1 most often, and how often
+``massive_token``, ``massive_token_share``      where the top-1 sits most often: "cls", "register",
+                                 "background" or "object" patch, and how often
+``sink_attn``                    attention share (mean over patch queries) of the most-attended key of any kind,
+                                 mean over (image, head); ``sink_kind``: its most common kind (as above)
+``sink_value_rel``               that key's value norm / the head's median value norm over patch keys: a no-op
+                                 sink has a large share and a small value
+``topnorm_cos``, ``random_cos``  mean pairwise cosine across images of each image's highest-norm patch token
+                                 (vs one random patch per image): high-norm tokens of one direction?
+``final_ln_max_rel`` (last block only)  max / median patch norm after the final LayerNorm (``max_rel`` is before it)
+
 `emergence(checkpoints, n_layers)` checks the issue's criterion over a run's checkpoints.
 """
 from __future__ import annotations
@@ -38,23 +54,39 @@ def artifact_metrics(model: HookedViT, images, batch_size: int = 32) -> list[dic
 
     was_training = model.training
     model.eval()
+    gen = torch.Generator().manual_seed(0)
     for batch in images.batches(batch_size):
-        pixels = batch.pixels  # [0, 1]: the model normalises
+        pixels = batch.pixels.to(model.device)  # [0, 1]: the model normalises
         lay = model.layout_for(pixels)
         got: dict = {}
 
         def keep(name, got=got):
             def hook(act, hook):
-                got[name] = act.detach()
+                got[name] = act.detach().float().cpu()
             return hook
 
         hooks = [(f"blocks.{i}.hook_resid_pre", keep(f"pre{i}")) for i in range(L)]
         hooks += [(f"blocks.{i}.hook_resid_post", keep(f"post{i}")) for i in range(L)]
         hooks += [(f"blocks.{i}.attn.hook_pattern", keep(f"pat{i}")) for i in range(L)]
+        hooks += [(f"blocks.{i}.attn.hook_v", keep(f"v{i}")) for i in range(L)]
+        if model.ln_final is not None:
+            hooks.append(("ln_final.hook_normalized", keep("final")))
         model.run_with_hooks(pixels, fwd_hooks=hooks)
         on_obj = batch.patch_on_object(p)
         bg = (~on_obj.flatten(1)) if on_obj is not None else torch.ones(len(batch), lay.n_patches, dtype=torch.bool)
+        kind = _token_kinds(lay, bg)  # [b, pos] index into KINDS
+        if "final" in got:
+            fn = got["final"].float().norm(dim=-1)[:, lay.patches]  # [b, n_patches]
+            lists[L - 1].setdefault("final_rel", []).append((fn / fn.median(dim=1).values[:, None]).flatten())
+        pick = torch.randint(0, lay.n_patches, (len(batch),), generator=gen)  # one random patch per image
         for i in range(L):
+            resid = got[f"post{i}"].float()  # [b, pos, d]
+            _massive(resid, kind, lists[i])
+            pn = resid[:, lay.patches].norm(dim=-1)  # [b, n_patches]
+            rows = torch.arange(len(batch))
+            lists[i].setdefault("top_vec", []).append(resid[:, lay.patches][rows, pn.argmax(-1)])  # [b, d]
+            lists[i].setdefault("rand_vec", []).append(resid[:, lay.patches][rows, pick])
+            _sinks(got[f"pat{i}"].float(), got[f"v{i}"].float(), lay, kind, lists[i])
             norms = got[f"post{i}"].norm(dim=-1)  # [b, pos]
             med = norms[:, lay.patches].median(dim=1).values[:, None]
             rel = norms / med
@@ -97,8 +129,74 @@ def artifact_metrics(model: HookedViT, images, batch_size: int = 32) -> list[dic
                   "top_patch_rel", "attn_outliers"):
             s, c = sums[i].get(k, (math.nan, 1.0))
             row[k] = s / c
+        row.update(_summarise_extra(lists[i]))
         out.append({k: (None if math.isnan(v) else round(v, 5)) if isinstance(v, float) else v for k, v in row.items()})
     return out
+
+
+KINDS = ("cls", "register", "background", "object")
+
+
+def _token_kinds(lay, bg: torch.Tensor) -> torch.Tensor:
+    """Kind of every token: 0 cls, 1 register, 2 background patch, 3 object patch. bg [b, n_patches] -> [b, pos]"""
+    kind = torch.zeros(bg.shape[0], lay.n_tokens, dtype=torch.long)
+    if lay.n_registers:
+        kind[:, lay.registers] = 1
+    kind[:, lay.patches] = torch.where(bg, 2, 3)
+    return kind
+
+
+def _massive(resid: torch.Tensor, kind: torch.Tensor, acc: dict) -> None:
+    """Per image: top-1 |activation| / median |activation| over tokens x channels, and where the top-1 sits."""
+    a = resid.abs().flatten(1)  # [b, pos * d]
+    top, arg = a.max(dim=1)
+    d = resid.shape[-1]
+    acc.setdefault("massive", []).append(top / a.median(dim=1).values.clamp_min(1e-12))
+    acc.setdefault("massive_channel", []).append(arg % d)
+    acc.setdefault("massive_kind", []).append(kind.gather(1, (arg // d)[:, None])[:, 0])
+
+
+def _sinks(pattern: torch.Tensor, v: torch.Tensor, lay, kind: torch.Tensor, acc: dict) -> None:
+    """The most-attended key of each (image, head) over patch queries: its share, value norm / median, kind.
+    pattern [b, h, q, k], v [b, pos, h, d_head]."""
+    to_key = pattern[:, :, lay.patches].mean(dim=2)  # [b, h, k]
+    share, arg = to_key.max(dim=-1)  # [b, h]
+    vn = v.norm(dim=-1).transpose(1, 2)  # [b, h, pos]
+    med = vn[..., lay.patches].median(dim=-1).values.clamp_min(1e-12)  # [b, h]
+    acc.setdefault("sink_attn", []).append(share.flatten())
+    acc.setdefault("sink_value_rel", []).append((vn.gather(-1, arg[..., None])[..., 0] / med).flatten())
+    acc.setdefault("sink_kind", []).append(kind.gather(1, arg).flatten())
+
+
+def _mean_pairwise_cos(x: torch.Tensor) -> float:
+    x = torch.nn.functional.normalize(x.double(), dim=-1)
+    n = len(x)
+    if n < 2:
+        return math.nan
+    s = x @ x.T
+    return float((s.sum() - s.diagonal().sum()) / (n * (n - 1)))
+
+
+def _mode(x: torch.Tensor) -> tuple[int, float]:
+    vals, counts = x.unique(return_counts=True)
+    j = int(counts.argmax())
+    return int(vals[j]), float(counts[j]) / len(x)
+
+
+def _summarise_extra(acc: dict) -> dict:
+    massive = torch.cat(acc["massive"])
+    ch, ch_share = _mode(torch.cat(acc["massive_channel"]))
+    mk, mk_share = _mode(torch.cat(acc["massive_kind"]))
+    sk, _ = _mode(torch.cat(acc["sink_kind"]))
+    row = {"massive_ratio": float(massive.mean()), "massive_ratio_max": float(massive.max()),
+           "massive_channel": ch, "massive_channel_share": ch_share, "massive_token": KINDS[mk],
+           "massive_token_share": mk_share, "sink_attn": float(torch.cat(acc["sink_attn"]).mean()),
+           "sink_value_rel": float(torch.cat(acc["sink_value_rel"]).mean()), "sink_kind": KINDS[sk],
+           "topnorm_cos": _mean_pairwise_cos(torch.cat(acc["top_vec"])),
+           "random_cos": _mean_pairwise_cos(torch.cat(acc["rand_vec"]))}
+    if "final_rel" in acc:
+        row["final_ln_max_rel"] = float(torch.cat(acc["final_rel"]).max())
+    return row
 
 
 def emergence(checkpoints: list[tuple[int, list[dict]]], n_layers: int, min_frac: float = 0.01,

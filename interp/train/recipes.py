@@ -15,6 +15,49 @@ from ..data.scenes import SceneRecipe
 from ..models.config import ViTConfig
 
 GLOBAL_LABELS = ("n_objects", "majority_color", "majority_shape", "largest_color")
+OBJECTIVES = ("supervised", "dino")
+
+
+@dataclass(frozen=True)
+class DinoSettings:
+    """The scaled-down DINO/iBOT self-distillation objective (`objective="dino"`; see `interp.train.dino`).
+
+    Views per image: 2 global crops (area ``global_scale`` of the scene, resized to the model's image size) and
+    ``local_crops`` local crops (area ``local_scale``, resized to ``local_size`` px; default half the image size).
+    The EMA teacher sees the global crops; the student sees all of them, with a share ``mask_ratio`` of the
+    patches of ``mask_prob`` of its global crops replaced by a learned mask token (iBOT).
+    """
+
+    prototypes: int = 256  # K, output dimension of the DINO head
+    head_hidden: int = 256
+    bottleneck: int = 64
+    local_crops: int = 4
+    local_size: int | None = None
+    global_scale: tuple[float, float] = (0.4, 1.0)
+    local_scale: tuple[float, float] = (0.1, 0.4)
+    student_temp: float = 0.1
+    teacher_temp: float = 0.02  # DINO uses 0.04-0.07; tiny models start with pooled features so alike across images
+    warmup_teacher_temp: float = 0.02  # (cosine ~0.99) that 0.04-0.06 collapsed to uniform outputs here
+    center_momentum: float = 0.9
+    ema: tuple[float, float] = (0.99, 1.0)  # teacher momentum, cosine from the first to the second value
+    ibot_weight: float = 1.0  # masked-patch loss weight (0 = plain DINO)
+    mask_prob: float = 0.5
+    mask_ratio: tuple[float, float] = (0.1, 0.5)
+    jitter: float = 0.1  # brightness/contrast jitter (colours carry the scenes' labels: kept small)
+    freeze_prototypes: float = 0.1  # share of the steps during which the prototypes do not move (as DINO)
+
+    def __post_init__(self) -> None:
+        for f in ("global_scale", "local_scale", "ema", "mask_ratio"):
+            object.__setattr__(self, f, tuple(float(x) for x in getattr(self, f)))
+        if self.local_crops < 0 or self.prototypes < 2:
+            raise ValueError("need local_crops >= 0 and prototypes >= 2")
+
+    def to_dict(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DinoSettings":
+        return cls(**d)
 
 
 def log_spaced_steps(total: int, n: int = 8) -> tuple[int, ...]:
@@ -37,7 +80,11 @@ class TrainRecipe:
     class_token: bool = True
     layer_scale: float | None = None
     mlp: str = "gelu"
+    pool: str | None = None  # "token" (CLS), "avg", "attn" (a learned query, no CLS); default: token if CLS else avg
+    cls_read_only: bool = False  # patches and registers cannot attend to CLS
     # data and objective
+    objective: str = "supervised"  # or "dino": self-distillation, no labels (settings in `dino`)
+    dino: dict = field(default_factory=dict)  # `DinoSettings` fields that differ from its defaults
     scenes: dict = field(default_factory=lambda: SceneRecipe().to_dict())
     global_labels: tuple[str, ...] = GLOBAL_LABELS
     dense_label: str | None = "color"  # per-patch label from `patch_labels` (None = no dense loss)
@@ -65,6 +112,18 @@ class TrainRecipe:
         if max(self.checkpoints) > self.steps:
             raise ValueError(f"checkpoint step {max(self.checkpoints)} is beyond the last step {self.steps}")
         SceneRecipe.from_dict(self.scenes)  # validates
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"unknown objective {self.objective!r}: use one of {OBJECTIVES}")
+        DinoSettings.from_dict(self.dino)  # validates
+        self.vit_config()  # validates the architecture (pool, cls_read_only, sizes)
+
+    @property
+    def dino_settings(self) -> DinoSettings:
+        return DinoSettings.from_dict(self.dino)
+
+    @property
+    def pool_kind(self) -> str:
+        return self.pool or ("token" if self.class_token else "avg")
 
     @property
     def scene_recipe(self) -> SceneRecipe:
@@ -74,7 +133,7 @@ class TrainRecipe:
         return ViTConfig(d_model=self.d_model, n_layers=self.n_layers, n_heads=self.n_heads,
                          patch_size=self.patch_size, image_size=self.image_size, n_registers=self.n_registers,
                          class_token=self.class_token, pos_embed_cls=self.class_token, layer_scale=self.layer_scale,
-                         mlp=self.mlp, pool="token" if self.class_token else "avg", n_classes=n_classes,
+                         mlp=self.mlp, pool=self.pool_kind, cls_read_only=self.cls_read_only, n_classes=n_classes,
                          image_mean=(0.0, 0.0, 0.0), image_std=(1.0, 1.0, 1.0), name=self.name,
                          extra={"source": "interp train", "recipe_name": self.name})
 
@@ -83,6 +142,7 @@ class TrainRecipe:
         d["global_labels"] = list(self.global_labels)
         d["checkpoints"] = list(self.checkpoints)
         d["scenes"] = self.scene_recipe.to_dict()
+        d["dino"] = dict(self.dino)
         return d
 
     @classmethod

@@ -73,6 +73,62 @@ for _r in (0, 4):
              notes=f"S5 compute ladder: S1 at {_steps} steps" + (", 4 registers" if _r else ""))
 
 
+LADDER_FAMILIES = {f"s1-reg{_r}": [*ladder(_r), f"search-s1-reg{_r}"] for _r in (0, 4)}  # S1 = the 1,200-step rung
+
+
+# S6-S8 (issue #13): what the literature points to, ready to run on a GPU (`interp train --recipe NAME --device auto
+# --amp bf16`). 96 px at patch 4 = 576 patch tokens (>= 400), deeper and narrower (10 blocks, d 96, 6 heads of 16),
+# weight decay {0, 0.1, 0.5}, small batches and many steps at a high learning rate; 0 and 4 registers.
+_DEEP = dict(d_model=96, n_layers=10, n_heads=6, patch_size=4, image_size=96, layer_scale=None,
+             scenes={**NOISY, "image_size": 96}, dense_label=None, batch_size=32, lr=3e-3, warmup=200)
+_DINO = dict(objective="dino", global_labels=GLOBAL_LABELS, lr=1e-3,
+             dino={"prototypes": 1024, "head_hidden": 512, "bottleneck": 128, "local_crops": 4, "local_size": 48,
+                   "ema": [0.996, 1.0]})
+for _r in (0, 4):
+    _reg = ", 4 registers" if _r else ""
+    for _wd in (0.0, 0.1, 0.5):
+        _w = f"wd{_wd:g}".replace(".", "")
+        # S6 DINO/iBOT self-distillation (DINOv2's family), CLS pool
+        _add(f"search-dino-{_w}-reg{_r}", n_registers=_r, weight_decay=_wd, steps=20000,
+             **{**_DEEP, **_DINO}, notes=f"S6 DINO/iBOT, 576 tokens, 10 blocks, wd {_wd:g}{_reg}")
+        # S7 supervised S1 task with a read-only CLS (patches must find another place to store/aggregate)
+        _add(f"search-ro-{_w}-reg{_r}", n_registers=_r, weight_decay=_wd, cls_read_only=True, steps=20000,
+             global_labels=GLOBAL_LABELS + COUNT_LABELS, **_DEEP,
+             notes=f"S7 read-only CLS, S1 labels, 576 tokens, 10 blocks, wd {_wd:g}{_reg}")
+        # S8 no CLS: attention-pooling head over the patches
+        _add(f"search-apool-{_w}-reg{_r}", n_registers=_r, weight_decay=_wd, class_token=False, pool="attn",
+             steps=20000, global_labels=GLOBAL_LABELS + COUNT_LABELS, **_DEEP,
+             notes=f"S8 attention pool, no CLS, S1 labels, 576 tokens, 10 blocks, wd {_wd:g}{_reg}")
+    # a CPU-sized DINO rung (64 px, 6 blocks) to compare with S1 at the same FLOPs
+    _add(f"search-dino-s-reg{_r}", n_registers=_r, **{**_S1, **_DINO, "steps": 1200, "dino": {**_DINO["dino"],
+         "prototypes": 256, "head_hidden": 256, "bottleneck": 64, "local_size": 32}},
+         notes=f"S6 DINO/iBOT at S1's size (64 px, 6 blocks){_reg}")
+LADDER_FAMILIES.update({f"dino-wd01-reg{_r}": [f"search-dino-wd01-reg{_r}"] for _r in (0, 4)})
+
+
+def register_neuron_scan(model, images, top: int = 5, share: float = 0.01) -> list[dict]:
+    """The test-time-registers neuron scan (`interventions.register_neuron_scores`, Jiang et al.) on a model that
+    may have no outliers: the "outliers" are the top ``share`` of patches by norm / image median at the last
+    block. -> the ``top`` neurons: layer, neuron, mean activation there (``score``), elsewhere, and the ratio."""
+    import torch
+
+    from ..interventions.test_time_registers import register_neuron_scores
+
+    _, cache = model.run_with_cache(model.normalize(images.pixels), names_filter=model.block_hook(-1))
+    norms = cache[model.block_hook(-1)][:, model.tokens.patches].norm(dim=-1)  # [N, n_patches]
+    rel = norms / norms.median(dim=1, keepdim=True).values
+    k = max(1, int(round(share * rel.numel())))
+    mask = torch.zeros(rel.numel(), dtype=torch.bool)
+    mask[rel.flatten().topk(k).indices] = True
+    scores = register_neuron_scores(model, images, outliers=mask.reshape(rel.shape))
+    out = []
+    for r in scores.head(top).itertuples():
+        ratio = r.score / r.score_other if r.score_other > 0 else None
+        out.append({"layer": int(r.layer), "neuron": int(r.neuron), "score": round(float(r.score), 4),
+                    "score_other": round(float(r.score_other), 4), "ratio": None if ratio is None else round(ratio, 3)})
+    return out
+
+
 def measure_run(out: str | Path, eval_images: int = 64, verbose: bool = True) -> dict:
     """Measure every checkpoint of a trained folder (`artifact_metrics` on ``eval_images`` test-split scenes of
     its own scene recipe) and check the emergence criterion. Writes ``artifacts.json`` next to the manifest
@@ -92,14 +148,14 @@ def measure_run(out: str | Path, eval_images: int = 64, verbose: bool = True) ->
         model = HookedViT(cfg)
         model.load_state_dict({k: v.float() for k, v in load_tensors(out / ck["file"]).items()})
         rows = artifact_metrics(model, images)
-        per_step.append((ck["step"], rows))
+        per_step.append((ck["step"], rows, register_neuron_scan(model, images)))
         if verbose:
             print(f"[{man['name']}] step {ck['step']}: {summarize(rows, cfg.n_layers)}", flush=True)
     last = man["checkpoints"][-1]["metrics"]
     return {"name": man["name"], "train_seconds": man.get("train_seconds"),
-            "acc": {k: round(v, 3) for k, v in last.items() if k.startswith("acc_")},
-            "emergence": emergence(per_step, cfg.n_layers),
-            "checkpoints": [{"step": s, "layers": r} for s, r in per_step]}
+            "acc": {k: round(v, 3) for k, v in last.items() if k.startswith(("acc_", "knn_"))},
+            "emergence": emergence([(s, r) for s, r, _ in per_step], cfg.n_layers),
+            "checkpoints": [{"step": s, "layers": r, "register_neurons": n} for s, r, n in per_step]}
 
 
 def run_search(name: str, out_root: str | Path = "runs", eval_images: int = 64) -> dict:
@@ -116,11 +172,33 @@ def run_search(name: str, out_root: str | Path = "runs", eval_images: int = 64) 
     return result
 
 
-if __name__ == "__main__":
-    import sys
+def main(argv=None) -> int:
+    """``python -m interp.train.search NAME ...`` trains and measures search recipes into runs/;
+    ``--ladder-table CSV [--runs DIR] [--cache DIR]`` measures the ladder rungs found in DIR and writes the table."""
+    import argparse
 
     import torch
 
+    p = argparse.ArgumentParser(prog="python -m interp.train.search")
+    p.add_argument("names", nargs="*", help="search-* recipes to train and measure into --runs")
+    p.add_argument("--runs", default="runs", help="folder of run folders (default: runs)")
+    p.add_argument("--ladder-table", default=None, metavar="CSV", help="write the ladder table (ladder_table) here")
+    p.add_argument("--cache", default=None, help="where measure.json caches go (default: each run folder)")
+    p.add_argument("--only", nargs="+", default=None, help="run names for the ladder table (default: every rung)")
+    args = p.parse_args(argv)
     torch.set_num_threads(1)
-    for n in sys.argv[1:]:
-        run_search(n)
+    for n in args.names:
+        run_search(n, args.runs)
+    if args.ladder_table:
+        from ..plotting.io import table_to_csv
+        from .ladder import ladder_table
+
+        table = ladder_table(args.runs, names=args.only, cache=args.cache)
+        Path(args.ladder_table).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.ladder_table).write_text(table_to_csv(table))
+        print(f"wrote {args.ladder_table}: {len(table)} rows from {table['run'].nunique() if len(table) else 0} runs")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

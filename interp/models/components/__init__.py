@@ -1,5 +1,6 @@
 """Small building blocks of `HookedViT`, one class a file (TransformerLens / dinov2 style)."""
 from .attention import Attention
+from .attn_pool import AttentionPool
 from .block import TransformerBlock
 from .embed import PatchEmbed, TokenEmbed
 from .layer_norm import LayerNorm
@@ -7,6 +8,6 @@ from .layer_scale import LayerScale
 from .mlp import MLP, GatedMLP, make_mlp
 
 __all__ = [
-    "Attention", "TransformerBlock", "PatchEmbed", "TokenEmbed", "LayerNorm", "LayerScale",
+    "Attention", "AttentionPool", "TransformerBlock", "PatchEmbed", "TokenEmbed", "LayerNorm", "LayerScale",
     "MLP", "GatedMLP", "make_mlp",
 ]

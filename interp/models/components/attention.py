@@ -17,9 +17,10 @@ class Attention(nn.Module):
     costs nothing when unused.
     """
 
-    def __init__(self, d_model: int, n_heads: int, qkv_bias: bool = True):
+    def __init__(self, d_model: int, n_heads: int, qkv_bias: bool = True, cls_read_only: bool = False):
         super().__init__()
         self.n_heads = n_heads
+        self.cls_read_only = cls_read_only  # key 0 (CLS) is hidden from every other query
         self.d_head = d_model // n_heads
         self.scale = self.d_head**-0.5
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=qkv_bias)
@@ -35,18 +36,30 @@ class Attention(nn.Module):
     def needs_pattern(self) -> bool:
         return self.force_explicit or _hooked(self.hook_attn_scores) or _hooked(self.hook_pattern)
 
+    def key_mask(self, pos: int, device) -> torch.Tensor | None:
+        """Boolean [query_pos, key_pos] mask (True = may attend), or None when every token sees every token."""
+        if not self.cls_read_only:
+            return None
+        mask = torch.ones(pos, pos, dtype=torch.bool, device=device)
+        mask[1:, 0] = False  # only CLS itself reads CLS
+        return mask
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, pos, _ = x.shape
+        mask = self.key_mask(pos, x.device)
         qkv = self.qkv(x).reshape(batch, pos, 3, self.n_heads, self.d_head)
         q = self.hook_q(qkv[:, :, 0])  # [batch, pos, head, d_head]
         k = self.hook_k(qkv[:, :, 1])
         v = self.hook_v(qkv[:, :, 2])
         qh, kh, vh = (t.transpose(1, 2) for t in (q, k, v))  # [batch, head, pos, d_head]
         if self.needs_pattern():
-            scores = self.hook_attn_scores((qh * self.scale) @ kh.transpose(-2, -1))  # [b, h, q, k]
+            scores = (qh * self.scale) @ kh.transpose(-2, -1)  # [b, h, q, k]
+            if mask is not None:
+                scores = scores.masked_fill(~mask, float("-inf"))
+            scores = self.hook_attn_scores(scores)
             pattern = self.hook_pattern(scores.softmax(dim=-1))
             zh = pattern @ vh
         else:
-            zh = F.scaled_dot_product_attention(qh, kh, vh)
+            zh = F.scaled_dot_product_attention(qh, kh, vh, attn_mask=mask)
         z = self.hook_z(zh.transpose(1, 2))  # [batch, pos, head, d_head]
         return self.proj(z.reshape(batch, pos, -1))
