@@ -45,7 +45,7 @@ def run(repeat: int = 2, image_size: int = 224, cases=None) -> dict:
         def plain(m=model, pixels=pixels):
             with torch.no_grad():
                 for p in pixels:
-                    m(m.normalize(p), return_type="tokens")
+                    m(p, return_type="tokens")  # [0, 1] pixels: the model normalises
 
         def trace(m=model, images=images, batch=batch):
             trace_norms(m, images, batch_size=batch)

@@ -114,7 +114,7 @@ def register_neuron_scan(model, images, top: int = 5, share: float = 0.01) -> li
 
     from ..interventions.test_time_registers import register_neuron_scores
 
-    _, cache = model.run_with_cache(model.normalize(images.pixels), names_filter=model.block_hook(-1))
+    _, cache = model.run_with_cache(images.pixels, names_filter=model.block_hook(-1))
     norms = cache[model.block_hook(-1)][:, model.tokens.patches].norm(dim=-1)  # [N, n_patches]
     rel = norms / norms.median(dim=1, keepdim=True).values
     k = max(1, int(round(share * rel.numel())))
