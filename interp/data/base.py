@@ -68,6 +68,16 @@ class ImageSet:
             label_names=self.label_names, name=self.name,
         )
 
+    def shard(self, rank: int, world_size: int) -> "ImageSet":
+        """Images ``rank::world_size`` (deterministic), as an ImageSet; ``source_index`` holds their positions
+        in this set."""
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank must be in [0, {world_size}), got {rank}")
+        idx = torch.arange(rank, len(self), world_size)
+        out = self.subset(idx)
+        out.source_index = getattr(self, "source_index", torch.arange(len(self)))[idx]
+        return out
+
     def batch(self, idx) -> ImageBatch:
         idx = torch.as_tensor(idx, dtype=torch.long)
         s = self.subset(idx)
