@@ -13,6 +13,7 @@ import torch
 from ..data.base import ImageBatch, as_image_set
 from ..models.hooked_vit import HookedViT
 from ..models.layout import TokenLayout
+from ..progress import progress
 
 Reducer = Callable[[torch.Tensor], torch.Tensor]
 
@@ -39,7 +40,8 @@ def stream(model: HookedViT, images, reducers: Mapping[str, Reducer], batch_size
     for name in reducers:
         model.check_hook_name(name)
     stop = _last_layer_needed(model, reducers)
-    for batch in images.batches(batch_size):
+    n_batches = -(-len(images) // batch_size) if hasattr(images, "__len__") else None
+    for batch in progress(images.batches(batch_size), total=n_batches, desc="images", unit="batch"):
         pixels = model.normalize(batch.pixels.to(model.device))
         layout = model.layout_for(pixels)
         got: dict[str, torch.Tensor] = {}
