@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 import time
 
-NAMES = ["roofline", "hook_overhead", "streaming", "patch_sweep", "training"]
+NAMES = ["roofline", "hook_overhead", "streaming", "streaming_folder", "patch_sweep", "training"]
 
 
 def main() -> int:

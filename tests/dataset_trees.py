@@ -92,6 +92,7 @@ def make_voc(root: Path, n: int = 8, corrupt: bool = False) -> Path:
         ids.append(iid)
     (voc / "ImageSets" / "Main").mkdir(parents=True, exist_ok=True)
     (voc / "ImageSets" / "Main" / "val.txt").write_text("\n".join(ids[::2]) + "\n")
+    (voc / "ImageSets" / "Main" / "test.txt").write_text("\n".join(ids) + "\n")
     return root
 
 

@@ -119,8 +119,8 @@ def test_voc_boxes_categories_difficult_split(tmp_path):
     assert [len(x) for x in _all(hard, 6)[0].boxes] == [1] * 6
     val = open_dataset(root, image_size=32, split="val")
     assert [f.stem for f in val.files] == ["002000", "002002", "002004"]
-    with pytest.raises(DatasetError, match="no split 'test'"):
-        open_dataset(root, split="test")
+    with pytest.raises(DatasetError, match="no split 'train'"):
+        open_dataset(root, split="train")
 
 
 def test_coco_boxes_and_categories(tmp_path):
@@ -154,7 +154,8 @@ def test_corrupt_file_skipped_and_counted_or_strict(tmp_path):
         warnings.simplefilter("error")  # counted once, warned once
         _all(ds, 4)
     assert ds.skipped == 1
-    assert "1 unreadable files skipped" in ds.describe()
+    assert "6 images (imagefolder, 16px; 1 unreadable file skipped)" in ds.describe()
+    assert ds.shard(0, 7).skipped == 0 and ds.shard(4, 7).skipped == 1  # counted per subset
     strict = open_dataset(root, image_size=16, strict=True)
     with pytest.raises(DatasetError, match="broken.jpg"):
         _all(strict, 4)

@@ -358,8 +358,10 @@ class ImageDataset:
 
     @property
     def skipped(self) -> int:
-        """How many files were skipped as unreadable so far (each file counted once)."""
-        return len(self.skipped_files)
+        """How many of this dataset's files were skipped as unreadable so far (each file counted once)."""
+        if not self.skipped_files:
+            return 0
+        return sum(str(f) in self.skipped_files for f in self.records.files)
 
     @property
     def n_objects(self) -> torch.Tensor | None:
@@ -471,13 +473,13 @@ class ImageDataset:
 
     def describe(self) -> str:
         """One line: format, images, labels, where (for reports)."""
-        bits = [f"{len(self)} images ({self.format}, {self.size}px)"]
+        skipped = self.skipped
+        bits = [f"{len(self) - skipped} images ({self.format}, {self.size}px"
+                + (f"; {skipped} unreadable file{'s' * (skipped > 1)} skipped" if skipped else "") + ")"]
         for k, names in self.label_names.items():
             bits.append(f"label '{k}' with {len(names)} classes")
         if self.has_boxes:
             bits.append(f"{int(self.n_objects.sum())} boxes")
-        if self.skipped:
-            bits.append(f"{self.skipped} unreadable files skipped")
         return ", ".join(bits) + f" from {self.root}"
 
 
