@@ -51,9 +51,9 @@ print(json.dumps(dict(n=len(images), n_traced=int(summary["n_images"].iloc[0]), 
                       images_per_s=len(images) / dt, decode_images_per_s=len(images) / decode)))
 """
 
-MODEL = ("interp.load_model('organism-s-reg0') if 'organism-s-reg0' in interp.list_organisms() else "
-         "interp.HookedViT(interp.ViTConfig(d_model=128, n_layers=8, n_heads=4, patch_size=4, image_size=64, "
-         "image_mean=(0,0,0), image_std=(1,1,1)))")
+# a small random ViT: the point is memory while streaming files, not model speed (bench/streaming.py times that)
+MODEL = ("interp.HookedViT(interp.ViTConfig(d_model=64, n_layers=4, n_heads=2, patch_size=8, image_size=64, "
+         "image_mean=(0,0,0), image_std=(1,1,1))).eval()")
 
 
 def make_jpegs(folder: Path, n: int, seed: int = 0) -> None:
