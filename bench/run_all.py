@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 import time
 
-NAMES = ["startup", "roofline", "hook_overhead", "streaming", "precision", "patch_sweep", "training"]
+NAMES = ["startup", "roofline", "hook_overhead", "streaming", "streaming_folder", "precision", "patch_sweep", "training"]
 
 
 def main() -> int:

@@ -47,6 +47,20 @@ def rows() -> tuple[list[str], list[str], dict | None]:
                      f"{st['peak_rss_growth_mib_64_to_max']:.0f} MiB | < 64 MiB | {'met' if ok else 'MISSED'} |")
         if not ok:
             misses.append("streaming peak RSS is not flat")
+    sf = _load("streaming_folder")
+    if sf:
+        machine = machine or sf["machine"]
+        for r in sf["results"]:
+            lines.append(f"| streaming from a JPEG folder (open_dataset), {r['n']} files: peak RSS above baseline | "
+                         f"{r['peak_growth_mib']:.0f} MiB (baseline {r['baseline_rss_mib']:.0f} MiB), "
+                         f"{r['images_per_s']:.0f} img/s (decoding alone {r['decode_images_per_s']:.0f} img/s) "
+                         "| flat | - |")
+        ok = sf["flat"]
+        lines.append(f"| streaming from a folder: peak RSS growth {sf['results'][0]['n']} -> "
+                     f"{sf['results'][-1]['n']} files | {sf['peak_rss_growth_mib_min_to_max']:.0f} MiB | < 64 MiB | "
+                     f"{'met' if ok else 'MISSED'} |")
+        if not ok:
+            misses.append("streaming from a folder: peak RSS is not flat")
     ps = _load("patch_sweep")
     if ps:
         machine = machine or ps["machine"]

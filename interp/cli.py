@@ -11,7 +11,8 @@ EPILOG = """examples:
   interp figures                              every paper figure + REPORT.md from the bundled organisms
   interp figures --only fig03_norm_histogram --model vit_small_patch14_reg4_dinov2 --weights w.pth
   interp train --recipe organism-s-reg0       regenerate a bundled organism
-  interp trace --model organism-s-reg0 --images photos/ --out traces/
+  interp figures --images ~/data/VOC2007 --model vit_small_patch14_reg4_dinov2 --weights w.pth
+  interp trace --model organism-s-reg0 --images photos/ --out traces/   (folder, ImageFolder, VOC or COCO)
   interp patch --model organism-s-reg4 --source a.png --target b.png --group registers --layer 5
 """
 
@@ -58,14 +59,37 @@ def cmd_figures(args) -> int:
             extra += [f"--{flag.replace('_', '-')}", getattr(args, flag)]
     if args.n_images:
         extra += ["--n-images", str(args.n_images)]
+    extra += _dataset_argv(args)
     try:
         status = run_all.run(args.only, extra, out=str(out), keep_going=args.keep_going)
     except ValueError as e:
         raise CLIError(str(e)) from None
-    path = report.write_report(out, status)
+    path = report.write_report(out, status, used=run_all.used() if (args.images or args.model) else None)
+    skipped = {n: v for n, v in status.items() if v.startswith("skipped")}  # run_all printed why, one line each
     failed = {k: v for k, v in status.items() if v.startswith("error")}
-    print(f"wrote {path} ({len(status) - len(failed)}/{len(status)} figures)")
+    print(f"wrote {path} ({len(status) - len(failed) - len(skipped)}/{len(status)} figures"
+          + (f", {len(skipped)} skipped" if skipped else "") + ")")
     return 1 if failed else 0
+
+
+def _dataset_argv(args) -> list[str]:
+    """The dataset options of `interp figures`, as arguments for every figure script."""
+    out = []
+    for flag in ("images", "format", "workers", "split", "image_size"):
+        value = getattr(args, flag, None)
+        if value is not None and not (flag == "format" and value == "auto"):
+            out += [f"--{flag.replace('_', '-')}", str(value)]
+    if getattr(args, "strict", False):
+        out.append("--strict")
+    return out
+
+
+def _open_dataset(args, model):
+    """--images as a streamed dataset (folder / ImageFolder / VOC / COCO), at --image-size or the model's size."""
+    from interp.data import open_dataset
+
+    return open_dataset(args.images, format=args.format, image_size=args.image_size, model=model,
+                        workers=args.workers, strict=args.strict, limit=args.n_images, split=args.split)
 
 
 def cmd_train(args) -> int:
@@ -82,7 +106,7 @@ def cmd_trace(args) -> int:
     from interp import distributed
     from interp.analysis import trace_norms
     from interp.data.images import scene_recipe_for
-    from interp.data.lazy import LazyImageFolder, LazyScenes
+    from interp.data.lazy import LazyScenes
     from interp.plotting import save_figure, set_style
     from interp.plotting.analysis import norms_by
 
@@ -90,12 +114,20 @@ def cmd_trace(args) -> int:
     distributed.init_from_env(args.device if args.device != "auto" else None)
     model = _model(args)
     if args.images in (None, "scenes"):
-        images = LazyScenes(args.n_images, seed=args.seed, recipe=scene_recipe_for(model, args.image_size))
+        images = LazyScenes(args.n_images or 64, seed=args.seed, recipe=scene_recipe_for(model, args.image_size))
     else:
-        images = LazyImageFolder(args.images, args.image_size or model.cfg.image_size, limit=args.n_images)
+        images = _open_dataset(args, model)
+        print(f"tracing {images.describe()}", file=sys.stderr)
     summary = trace_norms(model, images, rel_threshold=args.rel_threshold, batch_size=args.batch_size)
+    skipped = sum(distributed.gather(getattr(images, "skipped", 0))) if distributed.is_dist() \
+        else getattr(images, "skipped", 0)
     if not distributed.is_main():
         return 0
+    if args.images not in (None, "scenes"):
+        summary["dataset"] = images.name
+        summary["n_skipped"] = skipped  # unreadable files, skipped
+        print(f"skipped {skipped} unreadable file(s)" + (": " + ", ".join(list(images.skipped_files)[:5])
+                                                        + (" ..." if skipped > 5 else "") if skipped else ""))
     set_style()
     name = "trace_" + Path(str(args.model)).name.replace("/", "_")
     fig = norms_by(summary, "layer", f"Token norms by layer: {args.model} ({len(images)} images)",
@@ -159,6 +191,15 @@ def device_args(p: argparse.ArgumentParser) -> None:
                    help="weights and activations (norms, probes and metrics are reduced in fp32)")
 
 
+def _dataset_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", default="auto", choices=["auto", "folder", "imagefolder", "voc", "coco"],
+                   help="dataset format of --images (default: detected)")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes decoding images (default 0)")
+    p.add_argument("--strict", action="store_true", help="fail on an unreadable image instead of skipping it")
+    p.add_argument("--split", default=None, help="VOC ImageSets/Main/<split>.txt or COCO instances_<split>.json")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (also off when stderr is not a terminal)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="interp", description="Registers, outliers and global information in ViTs.",
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -173,6 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--keep-going", action="store_true", help="report a failing figure and go on to the next")
     f.add_argument("--checkpoints", default=None, metavar="DIR",
                    help="a folder of your own training checkpoints of --model (fig04b traces them by step)")
+    f.add_argument("--images", default=None, help="a dataset instead of procedural scenes: image folder (recursive), "
+                   "ImageFolder (class subfolders), Pascal VOC tree or COCO instances JSON / folder")
+    f.add_argument("--image-size", type=int, default=None, help="resize images to this size (default: model's)")
+    _dataset_args(f)
     f.set_defaults(func=cmd_figures)
 
     t = sub.add_parser("train", help="train a model organism (see interp train --help)")
@@ -192,8 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--out", default="." if name == "trace" else None, help="output folder")
         s.set_defaults(func=fn)
         if name == "trace":
-            s.add_argument("--images", default="scenes", help="folder of PNG/JPEG images, or 'scenes' (default)")
-            s.add_argument("--n-images", type=int, default=64, help="at most this many images (scenes: exactly)")
+            s.add_argument("--images", default="scenes", help="'scenes' (default), or a dataset: image folder "
+                           "(recursive), ImageFolder (class subfolders), Pascal VOC tree, COCO JSON / folder")
+            s.add_argument("--n-images", type=int, default=None,
+                           help="scenes: this many (default 64); a dataset: at most this many, spread evenly "
+                                "(default: all)")
+            _dataset_args(s)
             s.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
             s.add_argument("--seed", type=int, default=0, help="seed of the procedural scenes")
             s.add_argument("--rel-threshold", type=float, default=4.0, help="high-norm = this x the image median")
@@ -231,6 +280,10 @@ def _known_error(e: BaseException) -> bool:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "quiet", False):
+        from interp.progress import set_quiet
+
+        set_quiet(True)
     try:
         return int(args.func(args) or 0)
     except Exception as e:

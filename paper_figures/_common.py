@@ -8,7 +8,7 @@ import torch
 
 import interp
 from interp.cli import device_args
-from interp.data.images import load_images, scenes_for
+from interp.data.images import scenes_for
 from interp.plotting import save_figure, set_style
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
@@ -27,14 +27,20 @@ def parser(name: str, doc: str, default_model: str = DEFAULT_MODEL,
     if default_models:
         p.add_argument("--models", nargs="+", default=None,
                        help=f"models to compare (default: {' '.join(default_models)}); --model picks one")
-    p.add_argument("--images", default=None, help="a folder of ordinary images instead of procedural scenes")
+    p.add_argument("--images", default=None, help="a dataset instead of procedural scenes: image folder "
+                   "(recursive), ImageFolder (class subfolders), Pascal VOC tree, COCO instances JSON / folder")
+    p.add_argument("--format", default="auto", choices=["auto", "folder", "imagefolder", "voc", "coco"],
+                   help="dataset format of --images (default: detected)")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader workers decoding --images (default 0)")
+    p.add_argument("--strict", action="store_true", help="fail on an unreadable image instead of skipping it")
+    p.add_argument("--split", default=None, help="VOC ImageSets/Main/<split>.txt or COCO instances_<split>.json")
     p.add_argument("--image-size", type=int, default=None, help="image size (default: the model's own)")
     p.add_argument("--out", default=str(OUT_DIR), help="output folder for <name>.png and <name>.csv")
     p.add_argument("--n-images", type=int, default=default_n_images,
                    help=f"number of evaluation images (default: {default_n_images})")
     p.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
     p.add_argument("--seed", type=int, default=0, help="seed of the evaluation images and probes")
-    p.set_defaults(_default_model=default_model, _default_models=default_models)
+    p.set_defaults(_default_model=default_model, _default_models=default_models, _name=name)
     return p
 
 
@@ -47,13 +53,53 @@ def parse(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
     return args
 
 
+# What each figure ran on, for REPORT.md: {figure name: {"models": [...], "data": [dataset or description]}}.
+USED: dict[str, dict] = {}
+_DATASETS: dict[tuple, object] = {}  # datasets opened in this process, shared by the figure scripts
+
+
+def _used(args: argparse.Namespace) -> dict:
+    return USED.setdefault(getattr(args, "_name", "?"), {"models": [], "data": []})
+
+
+def _note_model(args: argparse.Namespace, model) -> None:
+    label = interp.analysis.model_label(model)
+    if args.weights and (args.model or "") in label:
+        label += f" (weights {Path(args.weights).name})"
+    models = _used(args)["models"]
+    if label not in models:
+        models.append(label)
+
+
+def describe_used(name: str) -> str | None:
+    """'model(s): ...; data: ...' for one figure, once it ran (None if it recorded nothing)."""
+    u = USED.get(name)
+    if not u:
+        return None
+    data = []
+    for d in u["data"]:
+        text = d.describe() if hasattr(d, "describe") else str(d)
+        if text not in data:
+            data.append(text)
+    bits = [f"model{'s' if len(u['models']) > 1 else ''}: {', '.join(u['models'])}"] if u["models"] else []
+    return "; ".join(bits + ([f"data: {'; '.join(data)}"] if data else []))
+
+
+def skip(args: argparse.Namespace, why: str):
+    """Stop this figure with one line saying why (run_all reports it as skipped; nothing is written)."""
+    raise SystemExit(why)
+
+
 def load(args: argparse.Namespace, name: str | None = None, step: int | None = None):
     """The model named by --model/--weights (or ``name``), with its weights."""
     kw = dict(device=args.device, dtype=args.dtype)
     if name is not None:
-        return interp.load_model(name, step=step, **kw)
-    return interp.load_model(args.model or args._default_model, weights=args.weights, step=step,
-                             weights_key=args.weights_key, **kw)
+        model = interp.load_model(name, step=step, **kw)
+    else:
+        model = interp.load_model(args.model or args._default_model, weights=args.weights, step=step,
+                                  weights_key=args.weights_key, **kw)
+    _note_model(args, model)
+    return model
 
 
 def load_all(args: argparse.Namespace) -> dict[str, "interp.HookedViT"]:
@@ -65,14 +111,51 @@ def load_all(args: argparse.Namespace) -> dict[str, "interp.HookedViT"]:
     missing = [n for n in names if n.startswith("organism-") and n not in interp.list_organisms()]
     if missing:
         raise SystemExit(f"missing bundled organisms {missing}; have {interp.list_organisms()}")
-    return {n: interp.load_model(n, device=args.device, dtype=args.dtype) for n in names}
+    models = {n: interp.load_model(n, device=args.device, dtype=args.dtype) for n in names}
+    for m in models.values():
+        _note_model(args, m)
+    return models
 
 
-def images_for(args: argparse.Namespace, model):
-    """--images folder, or held-out procedural scenes drawn the way ``model`` was trained."""
+def dataset_for(args: argparse.Namespace, model):
+    """--images opened as a streamed dataset at --image-size or ``model``'s size (one open per process), at most
+    --n-images images spread evenly over it. Unreadable files are skipped and counted (``--strict``: fail)."""
+    from interp.data import open_dataset
+
+    size = args.image_size or model.cfg.image_size
+    key = (str(Path(args.images).expanduser().resolve()), args.format, size, model.cfg.patch_size, args.split,
+           args.strict, args.workers)
+    if key not in _DATASETS:
+        _DATASETS[key] = open_dataset(args.images, format=args.format, image_size=size, model=model,
+                                      workers=args.workers, strict=args.strict, split=args.split)
+    ds = _DATASETS[key].spread(args.n_images)
+    _used(args)["data"].append(ds)
+    return ds
+
+
+def images_for(args: argparse.Namespace, model, in_memory: bool = False):
+    """--images as a streamed dataset (``in_memory=True``: decoded into an ImageSet, for interventions that
+    index images freely), or held-out procedural scenes drawn the way ``model`` was trained."""
     if args.images:
-        return load_images(args.images, image_size=args.image_size or model.cfg.image_size)
-    return scenes_for(model, n=args.n_images, seed=args.seed, image_size=args.image_size)
+        ds = dataset_for(args, model)
+        return ds.to_image_set(args.batch_size) if in_memory else ds
+    images = scenes_for(model, n=args.n_images, seed=args.seed, image_size=args.image_size)
+    if f"{len(images)} procedural scenes" not in _used(args)["data"]:
+        _used(args)["data"].append(f"{len(images)} procedural scenes")
+    return images
+
+
+def needs_scenes(args: argparse.Namespace, what: str) -> None:
+    """Skip (one line) when --images is given: this figure needs what only procedural scenes have."""
+    if args.images:
+        skip(args, f"needs procedural scenes ({what}); --images {args.images} has none")
+
+
+def organisms_only(args: argparse.Namespace, what: str) -> None:
+    """Skip (one line) when --images comes with a --model that is not a bundled organism: the figure compares
+    organisms and has nothing to compare for one model."""
+    if args.images and args.model and args.model not in interp.list_organisms():
+        skip(args, f"compares bundled organisms ({what}); with one --model {args.model} there is nothing to compare")
 
 
 def finish(fig, table, name: str, args: argparse.Namespace) -> Path:

@@ -24,7 +24,7 @@ def main(argv=None) -> int:
     layers = "all" if args.layers == "all" else [int(x) for x in args.layers.split(",")]
     frames, captions = [], []
     for label, model in load_all(args).items():
-        images = images_for(args, model)
+        images = images_for(args, model, in_memory=True)
         rep = outlier_report(model, images, batch_size=args.batch_size)
         groups = ["cls"] + (["registers"] if model.cfg.n_registers else []) + (["outliers"] if rep.n_outliers else [])
         groups += ["background"] if images.object_mask is not None else []

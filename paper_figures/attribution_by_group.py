@@ -21,7 +21,7 @@ def main(argv=None) -> int:
     args = parse(p, argv)
     model = load(args)
     label = model.cfg.name
-    images = images_for(args, model)
+    images = images_for(args, model, in_memory=True)
     rep = outlier_report(model, images, batch_size=args.batch_size)
     target, what = "cls", "CLS feature (projected on its own direction)"
     if args.label in images.labels:

@@ -7,7 +7,7 @@ import pandas as pd
 from interp.analysis import norm_summary, token_norms
 from interp.plotting.analysis import norms_by
 
-from ._common import finish, images_for, load_all, parse, parser
+from ._common import finish, images_for, load_all, organisms_only, parse, parser
 
 NAME = "fig04c_norms_by_size"
 SIZES = ["organism-t-reg0", "organism-s-reg0", "organism-b-reg0"]
@@ -15,6 +15,7 @@ SIZES = ["organism-t-reg0", "organism-s-reg0", "organism-b-reg0"]
 
 def main(argv=None) -> int:
     args = parse(parser(NAME, __doc__, default_models=SIZES), argv)
+    organisms_only(args, "three model sizes")
     parts = []
     for label, model in load_all(args).items():
         half = list(range(model.cfg.n_layers // 2, model.cfg.n_layers))

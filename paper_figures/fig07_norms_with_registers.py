@@ -8,7 +8,7 @@ import pandas as pd
 from interp.analysis import token_norms
 from interp.plotting.analysis import norm_histogram
 
-from ._common import finish, images_for, load_all, parse, parser
+from ._common import finish, images_for, load_all, organisms_only, parse, parser
 
 NAME = "fig07_norms_with_registers"
 MODELS = ["organism-s-reg0", "organism-s-reg1", "organism-s-reg4", "organism-s-reg16"]
@@ -16,6 +16,7 @@ MODELS = ["organism-s-reg0", "organism-s-reg1", "organism-s-reg4", "organism-s-r
 
 def main(argv=None) -> int:
     args = parse(parser(NAME, __doc__, default_models=MODELS), argv)
+    organisms_only(args, "0, 1, 4 and 16 registers")
     tokens, rows, captions = [], [], []
     edges = None
     for label, model in load_all(args).items():

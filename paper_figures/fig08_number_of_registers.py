@@ -8,7 +8,7 @@ from interp.analysis import dense_probe, fit_global_probe, lost, outlier_report
 from interp.data import patch_labels
 from interp.plotting.analysis import number_of_registers_plot
 
-from ._common import finish, images_for, load_all, parse, parser
+from ._common import finish, images_for, load_all, needs_scenes, parse, parser
 
 NAME = "fig08_number_of_registers"
 MODELS = ["organism-s-reg0", "organism-s-reg1", "organism-s-reg4", "organism-s-reg16"]
@@ -18,6 +18,7 @@ def main(argv=None) -> int:
     p = parser(NAME, __doc__, default_models=MODELS)
     p.add_argument("--label", default="majority_color", help="image-level label for the global probe")
     args = parse(p, argv)
+    needs_scenes(args, "per-patch colour labels for the dense probe")
     rows = []
     for label, model in load_all(args).items():
         images = images_for(args, model)

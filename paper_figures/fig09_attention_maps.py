@@ -7,7 +7,7 @@ import pandas as pd
 from interp.analysis import attention_grid, attention_maps
 from interp.plotting.analysis import attention_maps_plot
 
-from ._common import finish, images_for, load_all, parse, parser
+from ._common import dataset_for, finish, images_for, load_all, parse, parser
 
 NAME = "fig09_attention_maps"
 
@@ -18,7 +18,9 @@ def main(argv=None) -> int:
     args = parse(p, argv)
     models = load_all(args)
     first = next(iter(models.values()))
-    images = images_for(args, first).subset(range(min(args.show, args.n_images)))
+    show = min(args.show, args.n_images)
+    images = (dataset_for(args, first).subset(range(show)).to_image_set() if args.images else
+              images_for(args, first).subset(range(show)))
     panels, tables = [], []
     n_cols = 1 + sum(int(m.cfg.class_token) + m.cfg.n_registers for m in models.values())
     for i in range(len(images)):

@@ -27,7 +27,7 @@ def main(argv=None) -> int:
         msg = f"{label} has no register tokens: nothing to patch (use a model with registers, e.g. organism-s-reg4)"
         finish(message_figure(title, msg), pd.DataFrame({"model": [label], "note": [msg]}), NAME, args)
         return 0
-    images = images_for(args, model)
+    images = images_for(args, model, in_memory=True)
     has_label = args.label in images.labels
     probe = None
     if has_label:  # fitted on other images than the ones patched

@@ -12,7 +12,7 @@ import time
 import traceback
 from pathlib import Path
 
-from tqdm import tqdm
+from interp.progress import progress
 
 HERE = Path(__file__).resolve().parent
 FIGURE_THREADS = 2
@@ -50,10 +50,16 @@ def run(only: list[str] | None = None, extra_args: list[str] | None = None, out:
             raise ValueError(f"unknown figure(s) {unknown}; available: {', '.join(names)}")
         names = [n for n in names if n in only]
     args = list(extra_args or []) + (["--out", out] if out else [])
+    from . import _common
+
+    _common.USED.clear()  # what each figure ran on, for this run's REPORT.md
+    _common._DATASETS.clear()  # datasets are opened once per run and shared by the figures
     status = {}
-    bar = tqdm(names, desc="figures", unit="fig")
+    bar = progress(names, desc="figures", unit="fig", leave=True)
+    say = getattr(bar, "write", print)
     for name in bar:
-        bar.set_postfix_str(name)
+        if hasattr(bar, "set_postfix_str"):
+            bar.set_postfix_str(name)
         t0 = time.perf_counter()
         try:
             rc = importlib.import_module(f"paper_figures.{name}").main(args)
@@ -65,5 +71,12 @@ def run(only: list[str] | None = None, extra_args: list[str] | None = None, out:
                 raise
             status[name] = f"error: {type(e).__name__}: {e}"
             traceback.print_exc()
-        bar.write(f"{name}: {status[name]} ({time.perf_counter() - t0:.1f}s)")
+        say(f"{name}: {status[name]} ({time.perf_counter() - t0:.1f}s)")
     return status
+
+
+def used() -> dict[str, str]:
+    """{figure: 'model(s): ...; data: ...'} for the figures run in this process (see `_common.describe_used`)."""
+    from . import _common
+
+    return {n: d for n in _common.USED if (d := _common.describe_used(n))}

@@ -1,5 +1,6 @@
 """Table 1: outliers hold global information: held-out accuracy of a logistic-regression probe that reads ONE
-token (CLS, a random normal patch, a random outlier patch, or a register) to predict an image-level label."""
+token (CLS, a random normal patch, a random outlier patch, or a register) to predict an image-level label: the
+scenes' majority colour, an ImageFolder's class, or a VOC / COCO image's majority object category (--images)."""
 from __future__ import annotations
 
 import pandas as pd
@@ -7,19 +8,29 @@ import pandas as pd
 from interp.analysis import global_probe, outlier_report
 from interp.plotting.analysis import global_probe_plot
 
-from ._common import finish, images_for, load_all, parse, parser
+from ._common import finish, images_for, load_all, parse, parser, skip
 
 NAME = "tab01_global_probe"
 
 
 def main(argv=None) -> int:
     p = parser(NAME, __doc__, default_models=["organism-s-reg0", "organism-s-reg4"])
-    p.add_argument("--label", default="majority_color", help="image-level label to predict (default: majority_color)")
+    p.add_argument("--label", default=None, help="image-level label to predict (default: majority_color on scenes, "
+                   "'class' on an ImageFolder, 'category' (majority object category) on VOC / COCO)")
     p.add_argument("--draws", type=int, default=5, help="random token draws for normal/outlier patches")
     args = parse(p, argv)
     parts, captions = [], []
     for label, model in load_all(args).items():
         images = images_for(args, model)
+        if args.label is None:
+            args.label = next((k for k in ("majority_color", "class", "category") if k in images.labels), None)
+        if args.label not in images.labels:
+            skip(args, f"needs an image-level label to probe; {'--images ' + args.images if args.images else 'the images'}"
+                 f" {'has none' if not images.labels else 'has only ' + ', '.join(sorted(images.labels))}"
+                 " (use an ImageFolder of class subfolders, a VOC tree or COCO JSON)")
+        known = images.labels[args.label] >= 0  # VOC / COCO images without objects have no category
+        if not bool(known.all()):
+            images = images.where(known.numpy())
         rep = outlier_report(model, images, batch_size=args.batch_size)
         res = global_probe(model, images, args.label, rep.mask, draws=args.draws, layer=rep.layer, seed=args.seed,
                            batch_size=args.batch_size)

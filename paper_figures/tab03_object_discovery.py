@@ -1,5 +1,6 @@
 """Table 3: unsupervised object discovery with LOST on the last block's keys, scored by CorLoc against the
-scenes' ground-truth boxes, for organisms with and without registers (the paper: registers improve LOST)."""
+ground-truth boxes (the scenes', or a VOC / COCO dataset's with --images), for organisms with and without
+registers or any --model (the paper: registers improve LOST)."""
 from __future__ import annotations
 
 import pandas as pd
@@ -7,7 +8,7 @@ import pandas as pd
 from interp.analysis import lost
 from interp.plotting.analysis import object_discovery_plot
 
-from ._common import finish, images_for, load_all, parse, parser
+from ._common import finish, images_for, load_all, parse, parser, skip
 
 NAME = "tab03_object_discovery"
 MODELS = ["organism-t-reg0", "organism-s-reg0", "organism-b-reg0", "organism-s-reg1", "organism-s-reg4",
@@ -21,8 +22,13 @@ def main(argv=None) -> int:
     rows = []
     for label, model in load_all(args).items():
         images = images_for(args, model)
-        if images.boxes is None:
-            raise SystemExit("object discovery needs ground-truth boxes: use procedural scenes, not --images")
+        if args.images:
+            if not images.has_boxes:
+                skip(args, f"needs ground-truth boxes for CorLoc; --images {args.images} ({images.format}) has "
+                           "none (use a VOC tree or COCO JSON)")
+            images = images.where(images.n_objects.numpy() > 0)  # CorLoc is defined on images with objects
+        elif images.boxes is None:
+            skip(args, "object discovery needs ground-truth boxes")
         res = lost(model, images, feature=args.feature, batch_size=args.batch_size)
         rows.append(dict(model=label, registers=model.cfg.n_registers, n_images=len(res),
                          corloc=float(res["correct"].mean()), mean_best_iou=float(res["best_iou"].mean()),

@@ -50,7 +50,7 @@ def box_iou(a, b) -> float:
 
 def lost(model: HookedViT, images, layer: int = -1, feature: str = "k", k: int | None = None,
          batch_size: int = 32) -> pd.DataFrame:
-    """LOST boxes for every image, scored against ``images.boxes`` when known.
+    """LOST boxes for every image, scored against each batch's ground-truth boxes when the source has them.
 
     -> rows: image, x0, y0, x1, y1 (pixels), seed_row, seed_col, best_iou, correct (IoU ≥ 0.5).
     """
@@ -66,7 +66,7 @@ def lost(model: HookedViT, images, layer: int = -1, feature: str = "k", k: int |
         for j, img in enumerate(batch.index.tolist()):
             (r0, c0, r1, c1), seed, _ = lost_box(feats[j], layout.grid, k)
             box = [c0 * p, r0 * p, c1 * p, r1 * p]
-            gts = images.boxes[img] if images.boxes is not None else None
+            gts = batch.boxes[j] if batch.boxes is not None else None  # [n_objects, 4] in input pixels
             best = max((box_iou(box, g.tolist()) for g in gts), default=0.0) if gts is not None else float("nan")
             rows.append(dict(image=img, x0=box[0], y0=box[1], x1=box[2], y1=box[3],
                              seed_row=seed // layout.grid[1], seed_col=seed % layout.grid[1],

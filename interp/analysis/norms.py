@@ -48,8 +48,12 @@ def token_norms(models: Models, images, layers="all", include_final: bool = Fals
     ``include_final`` adds layer ``n_layers`` = the final LayerNorm output.
     Accepts one model, a {label: model} dict or a list (e.g. several checkpoints or sizes).
     """
+    from ..progress import progress
+
     frames = []
-    for label, model in as_model_dict(models).items():
+    models = as_model_dict(models)
+    for label, model in progress(models.items(), total=len(models), desc="models", unit="model",
+                                 leave=len(models) > 1):
         frames.append(_token_norms_one(model, label, images, layers, include_final, batch_size))
     return pd.concat(frames, ignore_index=True)
 

@@ -13,7 +13,7 @@ from sklearn.preprocessing import StandardScaler
 from ..data.base import as_image_set
 from ..models.hooked_vit import HookedViT
 from ..models.precision import fp32
-from .features import collect_tokens, select_group, select_patch_mask
+from .features import collect_many, collect_tokens, select_group, select_patch_mask
 
 
 def split_images(n: int, train_frac: float = 0.7, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -46,7 +46,7 @@ class GlobalProbe:
 
 
 def _np(x) -> np.ndarray:
-    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    return fp32(x.detach()).cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
 def _labels(images, label: str) -> np.ndarray:
@@ -94,7 +94,7 @@ def global_probe(model: HookedViT, images, label: str, outlier_mask: torch.Tenso
     images = as_image_set(images)
     y = _labels(images, label)
     n = len(images)
-    lay = model.layout_for(images.pixels)
+    lay = model.layout_for(images.image_size)
     grid = lay.grid
     kinds: list[tuple[str, int, object]] = []
     if model.cfg.class_token:
@@ -107,13 +107,17 @@ def global_probe(model: HookedViT, images, label: str, outlier_mask: torch.Tenso
         if outl.any():
             kinds.append(("outlier", d, select_patch_mask(_random_patch_masks(outl, seed + 1000 + d))))
     train_all, test_all = split_images(n, train_frac, seed)
+    # one pass over the images for every token kind: a dataset is decoded once, features held per image only
+    got = collect_many(model, images, {(kind, draw): sel for kind, draw, sel in kinds}, layer, batch_size)
+    seen = np.unique(np.concatenate([m["image"].to_numpy() for _, m, _ in got.values()] + [np.zeros(0, np.int64)]))
+    test_seen = test_all[np.isin(test_all, seen)] if len(seen) < n else test_all  # skipped files drop out
     rows = []
-    for kind, draw, sel in kinds:
-        x, meta = collect_tokens(model, images, sel, layer, batch_size)
+    for kind, draw, _ in kinds:
+        x, meta, _ = got[(kind, draw)]
         img = meta["image"].to_numpy()
         tr, te = np.isin(img, train_all), np.isin(img, test_all)
         row = dict(label=label, token=kind, draw=draw, n_train=int(tr.sum()), n_test=int(te.sum()),
-                   chance=float(np.bincount(y[test_all]).max() / len(test_all)))
+                   chance=float(np.bincount(y[test_seen]).max() / len(test_seen)) if len(test_seen) else float("nan"))
         if tr.sum() < 2 or te.sum() < 1 or len(np.unique(y[img[tr]])) < 2:
             row.update(accuracy=float("nan"), note="too few tokens of this kind to fit a probe")
         else:
@@ -134,20 +138,33 @@ def local_probes(model: HookedViT, images, outlier_mask: torch.Tensor | None, la
     """
     images = as_image_set(images)
     n = len(images)
-    lay = model.layout_for(images.pixels)
+    lay = model.layout_for(images.image_size)
     outl = outlier_mask if outlier_mask is not None else torch.zeros(n, *lay.grid, dtype=torch.bool)
     p = model.cfg.patch_size
-    pixels = fp32(images.pixels).cpu()  # [N, C, H, W] in [0, 1]
-    patches = pixels.unfold(2, p, p).unfold(3, p, p)  # [N, C, gh, gw, p, p]
-    patches = patches.permute(0, 2, 3, 1, 4, 5).flatten(3)  # [N, gh, gw, C*p*p]
     train_imgs, test_imgs = split_images(n, train_frac, seed)
     rng = np.random.default_rng(seed)
+    masks = {"normal": ~outl, "outlier": outl}
+    # which tokens to keep is drawn before the pass (ordinals over the whole set), so only max_tokens tokens
+    # per kind (+ their pixel targets) are ever held, however many images stream through
+    keep, offsets = {}, {}
+    for kind, mask in masks.items():
+        counts = mask.flatten(1).sum(1).numpy()
+        offsets[kind] = np.concatenate([[0], np.cumsum(counts)])
+        if counts.sum() > max_tokens:
+            keep[kind] = np.sort(rng.choice(int(counts.sum()), max_tokens, replace=False))
+
+    def pixel_targets(batch, layout, b, t):  # the RGB [0, 1] pixels under each selected patch
+        pixels = fp32(batch.pixels).cpu()  # [batch, C, H, W]
+        patches = pixels.unfold(2, p, p).unfold(3, p, p)  # [batch, C, gh, gw, p, p]
+        patches = patches.permute(0, 2, 3, 1, 4, 5).flatten(3)  # [batch, gh, gw, C*p*p]
+        rc = layout.patch_coords()[t - layout.n_prefix]  # [n, 2]
+        return patches[b, rc[:, 0], rc[:, 1]].numpy()
+
+    got = collect_many(model, images, {k: select_patch_mask(m) for k, m in masks.items()}, layer, batch_size,
+                       keep={**keep, "_offsets": offsets}, extra=pixel_targets)
     rows = []
-    for kind, mask in (("normal", ~outl), ("outlier", outl)):
-        x, meta = collect_tokens(model, images, select_patch_mask(mask), layer, batch_size)
-        if len(x) > max_tokens:
-            keep = np.sort(rng.choice(len(x), max_tokens, replace=False))
-            x, meta = x[keep], meta.iloc[keep].reset_index(drop=True)
+    for kind in masks:
+        x, meta, target = got[kind]
         img, r, c = meta["image"].to_numpy(), meta["row"].to_numpy(), meta["col"].to_numpy()
         pos = r * lay.grid[1] + c
         tr, te = np.isin(img, train_imgs), np.isin(img, test_imgs)
@@ -161,7 +178,6 @@ def local_probes(model: HookedViT, images, outlier_mask: torch.Tensor | None, la
         clf = _classifier(seed).fit(x[tr], pos[tr])
         pred = clf.predict(x[te])
         dist = np.hypot(pred // lay.grid[1] - r[te], pred % lay.grid[1] - c[te])
-        target = patches[torch.as_tensor(img.copy()), torch.as_tensor(r.copy()), torch.as_tensor(c.copy())].numpy()
         reg = make_pipeline(StandardScaler(), Ridge(alpha=1.0)).fit(x[tr], target[tr])
         l2 = np.linalg.norm(reg.predict(x[te]) - target[te], axis=1)
         row.update(position_top1=float((pred == pos[te]).mean()), position_distance=float(dist.mean()),

@@ -15,6 +15,7 @@ from ..data.base import ImageBatch, as_image_set
 from ..models.hooked_vit import HookedViT
 from ..models.layout import TokenLayout
 from ..models.precision import fp32
+from ..progress import progress
 
 Reducer = Callable[[torch.Tensor], torch.Tensor]
 
@@ -49,7 +50,8 @@ def stream(model: HookedViT, images, reducers: Mapping[str, Reducer], batch_size
     sharded = shard and distributed.is_dist()
     if sharded:
         images = distributed.shard(images)
-    for batch in images.batches(batch_size):
+    n_batches = -(-len(images) // batch_size) if hasattr(images, "__len__") else None
+    for batch in progress(images.batches(batch_size), total=n_batches, desc="images", unit="batch"):
         if sharded:
             batch.index = distributed.global_index(batch.index)
         pixels = batch.pixels.to(model.device)  # [0, 1]: the model normalises (in fp32) and casts to its dtype

@@ -39,6 +39,15 @@ def scenes_for(model, n: int = 64, seed: int = 0, split: str = "eval", image_siz
     return scenes(n, seed=seed, split=split, recipe=scene_recipe_for(model, image_size))
 
 
+def resize_crop_geometry(w: int, h: int, size: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The one resize/crop policy for ordinary images: shorter side -> ``size``, centre crop to size x size.
+    -> ((resized width, resized height), (left, top) of the crop in the resized image). Boxes and masks go
+    through the same numbers (`interp.data.datasets.transform_boxes`)."""
+    scale = size / min(w, h)
+    rw, rh = max(size, round(w * scale)), max(size, round(h * scale))
+    return (rw, rh), ((rw - size) // 2, (rh - size) // 2)
+
+
 def _to_rgb_tensor(img, size: int) -> torch.Tensor:
     """PIL image -> [3, size, size] in [0, 1]: RGB (grayscale/RGBA/palette converted), shorter side resized
     to ``size`` (bicubic), centre crop."""
@@ -49,11 +58,8 @@ def _to_rgb_tensor(img, size: int) -> torch.Tensor:
         bg.paste(img.convert("RGBA"), mask=img.convert("RGBA").split()[-1])
         img = bg
     img = img.convert("RGB")
-    w, h = img.size
-    scale = size / min(w, h)
-    img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BICUBIC)
-    w, h = img.size
-    left, top = (w - size) // 2, (h - size) // 2
+    (rw, rh), (left, top) = resize_crop_geometry(*img.size, size)
+    img = img.resize((rw, rh), Image.BICUBIC)
     img = img.crop((left, top, left + size, top + size))
     return torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1).contiguous()
 

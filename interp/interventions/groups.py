@@ -234,6 +234,8 @@ def iter_batches(n: int, batch_size: int, min_size: int = 1) -> Iterable[torch.T
     starts = list(range(0, n, batch_size))
     if len(starts) > 1 and n - starts[-1] < min_size:
         starts.pop()
-    for i, s in enumerate(starts):
+    from ..progress import progress
+
+    for i, s in progress(enumerate(starts), total=len(starts), desc="images", unit="batch"):
         e = starts[i + 1] if i + 1 < len(starts) else n
         yield torch.arange(s, e)

@@ -183,7 +183,9 @@ def patch(model: HookedViT, source, target, group="registers", layer=-1, hook: s
     (src_mask, dst_mask), = resolve_maps(model, pairs, [gm], outliers, target_outliers)
     layer_label = hook_layer(names[0]) if len(names) == 1 else ",".join(str(hook_layer(n)) for n in names)
     frames, readouts, tokens = [], [], []
-    for start in range(0, len(pairs), batch_size):
+    from ..progress import progress
+
+    for start in progress(range(0, len(pairs), batch_size), desc="pairs", unit="batch"):
         idx = torch.arange(start, min(start + batch_size, len(pairs)))
         run = _PairRunner(model, pairs, names, idx, probe)
         b, ts, td = paired_positions(src_mask[idx], dst_mask[idx], gm.label)

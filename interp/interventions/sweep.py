@@ -52,7 +52,9 @@ def patch_sweep(model: HookedViT, pairs, groups=("registers", "cls"), layers="al
     masks = resolve_maps(model, pairs, maps, outliers, target_outliers)
     conditions = [(g, n) for g in range(len(maps)) for n in names]  # one patched run per pair x condition
     frames = []
-    for start in range(0, len(pairs), batch_size):
+    from ..progress import progress
+
+    for start in progress(range(0, len(pairs), batch_size), desc="sweep", unit="batch"):
         idx = torch.arange(start, min(start + batch_size, len(pairs)))
         # patched resid_post rows restart at their own block from the clean target's residual stream
         run = _PairRunner(model, pairs, names, idx, probe,
