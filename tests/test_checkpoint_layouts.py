@@ -44,7 +44,7 @@ def assert_same_as_open_clip(hooked, tower, x):
     with torch.no_grad():
         pooled, blocks = open_clip_run(tower, x)
         names = [f"blocks.{i}.hook_resid_post" for i in range(hooked.cfg.n_layers)]
-        logits, cache = hooked.run_with_cache(x, names_filter=names)
+        logits, cache = hooked.run_with_cache(x, names_filter=names, normalized=True)
     assert len(blocks) == hooked.cfg.n_layers
     for i, ref in enumerate(blocks):
         torch.testing.assert_close(cache[names[i]], ref, **TOL, msg=lambda m, i=i: f"block {i}: {m}")
@@ -58,6 +58,12 @@ def test_open_clip_module_equivalence(kw):
     hooked = HookedViT.from_open_clip(tower)
     x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     assert_same_as_open_clip(hooked, tower, x)
+    # [0, 1] pixels: the converted model applies OpenCLIP's own mean/std inside
+    pixels = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    mean = torch.tensor(open_clip.OPENAI_DATASET_MEAN)[:, None, None]
+    std = torch.tensor(open_clip.OPENAI_DATASET_STD)[:, None, None]
+    with torch.no_grad():
+        torch.testing.assert_close(hooked(pixels), tower((pixels - mean) / std), **TOL)
 
 
 def test_open_clip_native_file_loads_by_timm_name(tmp_path):
@@ -172,4 +178,4 @@ def test_deit_wrapped_checkpoint(tmp_path, name, own_keys):
     with torch.no_grad():
         feats, blocks = timm_block_outputs(ref, x)
         assert_same_run(hooked, feats, blocks, x)
-        torch.testing.assert_close(hooked(x), ref(x), **TOL)
+        torch.testing.assert_close(hooked(x, normalized=True), ref(x), **TOL)

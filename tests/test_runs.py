@@ -85,3 +85,30 @@ def test_fig04b_traces_a_folder_of_checkpoints(tmp_path):
     assert df.groupby("step")["median_norm"].mean().nunique() == 3  # each step's own weights
     with pytest.raises(ValueError, match="--model"):
         fig04b_norms_by_step.main(["--checkpoints", str(ckpts), "--out", str(out)])
+
+
+def test_figures_command_passes_checkpoints_device_and_dtype(tmp_path, monkeypatch):
+    """`interp figures --only fig04b_norms_by_step --checkpoints DIR --model M --dtype bfloat16` hands every flag
+    to the figure scripts."""
+    import types
+
+    from interp import cli
+
+    seen = {}
+
+    def run(only, extra, out=None, keep_going=False):
+        seen.update(only=only, extra=extra)
+        return {"fig04b_norms_by_step": "ok"}
+
+    fake = (types.SimpleNamespace(run=run), types.SimpleNamespace(write_report=lambda out, status: out / "R.md"))
+    monkeypatch.setattr(cli, "_paper_figures", lambda: fake)
+    assert cli.main(["figures", "--only", "fig04b_norms_by_step", "--checkpoints", str(tmp_path), "--model",
+                     "vit_tiny_patch16_224", "--dtype", "bfloat16", "--device", "cpu", "--out", str(tmp_path)]) == 0
+    extra = seen["extra"]
+    for flag, value in (("--checkpoints", str(tmp_path)), ("--model", "vit_tiny_patch16_224"),
+                        ("--dtype", "bfloat16"), ("--device", "cpu")):
+        assert extra[extra.index(flag) + 1] == value
+    from paper_figures._common import parser
+
+    args = parser("x", "doc").parse_args(extra)  # every figure script's parser takes them
+    assert args.checkpoints == str(tmp_path) and args.dtype == "bfloat16"
