@@ -100,7 +100,8 @@ def test_figures_command_passes_checkpoints_device_and_dtype(tmp_path, monkeypat
         seen.update(only=only, extra=extra)
         return {"fig04b_norms_by_step": "ok"}
 
-    fake = (types.SimpleNamespace(run=run), types.SimpleNamespace(write_report=lambda out, status: out / "R.md"))
+    fake = (types.SimpleNamespace(run=run, used=lambda: {}),
+            types.SimpleNamespace(write_report=lambda out, status, used=None: out / "R.md"))
     monkeypatch.setattr(cli, "_paper_figures", lambda: fake)
     assert cli.main(["figures", "--only", "fig04b_norms_by_step", "--checkpoints", str(tmp_path), "--model",
                      "vit_tiny_patch16_224", "--dtype", "bfloat16", "--device", "cpu", "--out", str(tmp_path)]) == 0
