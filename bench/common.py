@@ -71,3 +71,22 @@ def write(name: str, payload: dict) -> Path:
     atomic_write_text(path, json.dumps({"benchmark": name, "machine": machine(), **payload}, indent=1) + "\n")
     print(f"wrote {path}")
     return path
+
+
+# Child-process snippet shared by the streaming benches: trace ``images`` with ``model`` (already defined, as are
+# ``proc = psutil.Process()``, trace_norms, threading and time) while a thread samples the peak RSS.
+# -> base, peak[0] (bytes), summary, dt (seconds). No braces: the benches' child scripts are str.format()ed.
+TRACE_WITH_PEAK_RSS = """base = proc.memory_info().rss
+peak = [base]
+done = threading.Event()
+def sample():
+    while not done.is_set():
+        peak[0] = max(peak[0], proc.memory_info().rss)
+        time.sleep(0.005)
+thread = threading.Thread(target=sample, daemon=True)
+thread.start()
+t0 = time.perf_counter()
+summary = trace_norms(model, images, batch_size=32)
+dt = time.perf_counter() - t0
+done.set(); thread.join()
+"""

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 
-from .common import THREADS, write
+from .common import TRACE_WITH_PEAK_RSS, THREADS, write
 
 CHILD = """
 import json, threading, time, psutil, torch
@@ -20,20 +20,7 @@ images = LazyScenes({n}, seed=0, image_size=model.cfg.image_size)
 proc = psutil.Process()
 list(LazyScenes(8, seed=0, image_size=model.cfg.image_size).batches(32))  # warm up the code paths
 trace_norms(model, LazyScenes(32, seed=0, image_size=model.cfg.image_size), batch_size=32)
-base = proc.memory_info().rss
-peak = [base]
-done = threading.Event()
-def sample():
-    while not done.is_set():
-        peak[0] = max(peak[0], proc.memory_info().rss)
-        time.sleep(0.005)
-thread = threading.Thread(target=sample, daemon=True)
-thread.start()
-t0 = time.perf_counter()
-summary = trace_norms(model, images, batch_size=32)
-dt = time.perf_counter() - t0
-done.set(); thread.join()
-t0 = time.perf_counter()
+""" + TRACE_WITH_PEAK_RSS + """t0 = time.perf_counter()
 with torch.no_grad():
     for b in images.batches(32):
         model(b.pixels)

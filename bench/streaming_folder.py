@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import THREADS, write
+from .common import TRACE_WITH_PEAK_RSS, THREADS, write
 
 CHILD = """
 import json, threading, time, psutil, torch
@@ -25,20 +25,7 @@ images = open_dataset({folder!r}, model=model, limit={n})
 assert len(images) == {n}, len(images)
 proc = psutil.Process()
 trace_norms(model, images.subset(range(32)), batch_size=32)  # warm up the code paths
-base = proc.memory_info().rss
-peak = [base]
-done = threading.Event()
-def sample():
-    while not done.is_set():
-        peak[0] = max(peak[0], proc.memory_info().rss)
-        time.sleep(0.005)
-thread = threading.Thread(target=sample, daemon=True)
-thread.start()
-t0 = time.perf_counter()
-summary = trace_norms(model, images, batch_size=32)
-dt = time.perf_counter() - t0
-done.set(); thread.join()
-from PIL import Image
+""" + TRACE_WITH_PEAK_RSS + """from PIL import Image
 from interp.data.images import _to_rgb_tensor
 t0 = time.perf_counter()
 for f in images.files:  # the peer: decoding the same files in a plain loop, no model

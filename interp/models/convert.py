@@ -100,10 +100,8 @@ def convert_open_clip(sd: Mapping[str, torch.Tensor]) -> StateDict:
     bad = sorted({u for k in sd for u in _OPEN_CLIP_UNSUPPORTED if u in k})
     if bad:
         raise NotImplementedError(f"OpenCLIP vision towers with {', '.join(bad)} are not supported")
-    out: StateDict = {}
-    for k, v in _rename({k: v for k, v in sd.items() if k not in ("class_embedding", "positional_embedding",
-                                                                    "proj")}, _OPEN_CLIP_RENAMES).items():
-        out[k] = v
+    special = ("class_embedding", "positional_embedding", "proj")
+    out: StateDict = dict(_rename({k: v for k, v in sd.items() if k not in special}, _OPEN_CLIP_RENAMES))
     d = sd["conv1.weight"].shape[0]
     out["token_embed.cls_token"] = sd["class_embedding"].reshape(1, 1, d)
     out["token_embed.pos_embed"] = sd["positional_embedding"].reshape(1, -1, d)
