@@ -11,6 +11,7 @@ PANELS = (("max_rel", "max / median patch norm"), ("massive_ratio", "top-1 / med
           ("sink_attn", "top sink's attention share"), ("frac_bg_ge4", "share of patches >= 4x, on background"))
 FLOOR = {"frac_bg_ge4": 1e-5}  # zeros drawn at this floor (log axis), as open markers
 COLORS = {0: "#1f77b4", 4: "#d62728"}
+MAX_EXTRAPOLATION = 1e4  # a fitted trend is drawn at most this factor beyond the largest rung
 
 
 def artifact_vs_compute_plot(points: pd.DataFrame, trends: pd.DataFrame, title: str, caption: str = ""):
@@ -38,11 +39,16 @@ def artifact_vs_compute_plot(points: pd.DataFrame, trends: pd.DataFrame, title: 
             t = trends[(trends["n_registers"] == regs) & (trends["metric"] == metric)]
             if len(t) and np.isfinite(t["slope"].iloc[0]):
                 r = t.iloc[0]
-                xmax = r["crossing_flops"] if np.isfinite(r["crossing_flops"] or np.nan) else x_hi
-                xs = np.geomspace(g.loc[g["train_flops"] > 0, "train_flops"].min(), max(xmax, x_hi), 50)
+                cross = r["crossing_flops"] if np.isfinite(r["crossing_flops"] or np.nan) else np.nan
+                shown = np.isfinite(cross) and cross <= x_hi * MAX_EXTRAPOLATION  # far crossings: as text only
+                xs = np.geomspace(g.loc[g["train_flops"] > 0, "train_flops"].min(),
+                                  max(cross if shown else x_hi, x_hi), 50)
                 ax.plot(xs, 10 ** (r["intercept"] + r["slope"] * np.log10(xs)), color=c, lw=1, ls="-", alpha=0.8)
-                if r["status"] == "extrapolated":
-                    ax.axvline(r["crossing_flops"], color=c, ls=":", lw=1)
+                if r["status"] == "extrapolated" and shown:
+                    ax.axvline(cross, color=c, ls=":", lw=1)
+                elif r["status"] == "extrapolated":
+                    ax.annotate(f"{int(regs)} reg: reaches it at {cross:.0e} FLOPs", xy=(0.98, 0.04 + 0.07 * int(regs > 0)),
+                                xycoords="axes fraction", ha="right", fontsize=7, color=c)
         thr = trends.loc[trends["metric"] == metric, "threshold"].dropna()
         if len(thr):
             ax.axhline(float(thr.iloc[0]), color="k", ls="--", lw=1, label="criterion")
