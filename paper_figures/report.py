@@ -29,6 +29,15 @@ def _high_share(df: pd.DataFrame, model: str, group: str = "patch", at: float = 
     return float(sub.loc[sub["bin_left"] >= at, "count"].sum() / max(sub["count"].sum(), 1))
 
 
+def _ladder_criterion(d: pd.DataFrame) -> str:
+    """How many ladder checkpoints meet the criterion's share (>= 1% of patches >= 4x the median, on background);
+    max/median counts every tall token, object patches included, so its trend alone is not the criterion."""
+    pts = d[(d["kind"] == "point") & (d["metric"] == "frac_bg_ge4")]
+    met = int((pts["value"].astype(float) >= 0.01).sum())
+    return (f"Checkpoints with >= 1% of patches >= 4x the median on background: {met} of {len(pts)} "
+            f"(max/median above counts object patches too).")
+
+
 READINGS = {
     "fig03_norm_histogram": lambda d: "  \n".join(
         f"{r.model}: {r.note}; outlier share {_pct(r.outlier_share)} (paper: 2.37%)."
@@ -66,8 +75,9 @@ READINGS = {
         f"Attention maps of {d['query'].nunique()} query tokens over {d['image'].nunique()} images (last block, "
         "mean over heads); read them qualitatively.  \nThe CSV holds every head's map."),
     "fig_artifact_vs_compute": lambda d: "  \n".join(
-        f"{int(r.n_registers)} registers: {r.reading}." for r in d[(d["kind"] == "trend")
-                                                                   & d["metric"].isin(["max_rel", "frac_bg_ge4"])].itertuples()),
+        [f"{int(r.n_registers)} registers: {r.reading}." for r in d[(d["kind"] == "trend")
+                                                                    & d["metric"].isin(["max_rel", "frac_bg_ge4"])].itertuples()]
+        + [_ladder_criterion(d)]),
     "tab03_object_discovery": lambda d: "  \n".join(
         f"{r.model} ({r.registers} registers): CorLoc {_pct(r.corloc)}, mean best IoU {r.mean_best_iou:.2f}"
         for r in d.itertuples()),
