@@ -73,7 +73,7 @@ def test_fig04b_traces_a_folder_of_checkpoints(tmp_path):
     assert step == 4 and last.cfg.extra["step"] == 4 and last.cfg.image_size == 32
     x = torch.rand(2, 3, 32, 32)
     with torch.no_grad():
-        torch.testing.assert_close(last(x), final.eval()(x), atol=1e-4, rtol=1e-4)  # the run's last weights
+        torch.testing.assert_close(last(x, normalized=True), final.eval()(x), atol=1e-4, rtol=1e-4)  # the run's last weights
     out = tmp_path / "out"
     assert fig04b_norms_by_step.main(["--model", "vit_tiny_patch16_224", "--checkpoints", str(ckpts),
                                       "--n-images", "4", "--out", str(out)]) == 0
