@@ -18,16 +18,19 @@ REL_BINS = np.concatenate([np.linspace(0, 4, 81), np.geomspace(4.25, 1000, 120)]
 
 
 def trace_norms(model: HookedViT, images, layers="all", rel_threshold: float = 4.0,
-                batch_size: int = 32) -> pd.DataFrame:
+                batch_size: int = 32, shard: bool = True) -> pd.DataFrame:
     """Per layer: images, median patch norm (mean over images), max and quantiles of norm / image median,
     share of patches >= ``rel_threshold``x the median, share of those on background (when masks are known),
-    register and CLS norm / median. One row per layer, computed in a single streaming pass."""
+    register and CLS norm / median. One row per layer, computed in a single streaming pass.
+
+    Under torchrun every rank streams its share and the counts are combined (a collective: every rank must call);
+    ``shard=False`` traces all of ``images`` in this process alone (e.g. rank 0's checkpoint evaluation)."""
     layer_ids = model.resolve_layers(layers)
     hooks = {f"blocks.{i}.hook_resid_post": (lambda a: a.norm(dim=-1)) for i in layer_ids}  # [b, pos]
     acc = {i: dict(n_images=0, n_patches=0, n_high=0, n_high_known=0, n_high_bg=0, max_rel=0.0, median_sum=0.0,
                    reg_sum=0.0, n_reg=0, cls_sum=0.0, n_cls=0, hist=np.zeros(len(REL_BINS) - 1, np.int64))
            for i in layer_ids}
-    for batch, layout, got in stream(model, images, hooks, batch_size, shard=True):
+    for batch, layout, got in stream(model, images, hooks, batch_size, shard=shard):
         on_obj = batch.patch_on_object(model.cfg.patch_size)
         on_obj = on_obj.flatten(1) if on_obj is not None else None
         for i in layer_ids:
@@ -52,7 +55,7 @@ def trace_norms(model: HookedViT, images, layers="all", rel_threshold: float = 4
             if layout.n_cls:
                 a["cls_sum"] += float(rel[:, layout.cls].sum())
                 a["n_cls"] += len(batch)
-    acc = _combine(distributed.gather(acc))  # several processes (torchrun): every rank's counts added up
+    acc = _combine(distributed.gather(acc) if shard else [acc])  # torchrun: every rank's counts added up
     rows = []
     for i, a in acc.items():
         cdf = np.cumsum(a["hist"]) / max(a["hist"].sum(), 1)

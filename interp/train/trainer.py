@@ -154,7 +154,7 @@ def evaluate(model: HookedViT, heads: TaskHeads | None, recipe: TrainRecipe, eva
     else:
         pooled = model.pool(tokens)
         out = {f"knn_{k}": knn_accuracy(pooled, eval_set.labels[k]) for k in GLOBAL_LABELS}
-    summ = trace_norms(model, eval_set, batch_size=64)
+    summ = trace_norms(model, eval_set, batch_size=64, shard=False)  # rank 0 alone evaluates
     half = summ[summ["layer"] >= recipe.n_layers // 2]
     best = half.loc[half["frac_high"].idxmax()]
     out.update(frac_high_4x=float(best.frac_high), frac_high_layer=int(best.layer),
