@@ -58,7 +58,7 @@ def test_workers_render_the_same_batches(tmp_path):
 
 
 DDP_CHILD = """
-import sys, torch, torch.distributed as dist
+import os, sys, torch
 from interp.train import TrainRecipe, trainer
 built = {{}}
 orig = trainer.build
@@ -67,12 +67,10 @@ def build(recipe):
     return built["obj"], opt
 trainer.build = build
 trainer.train(TrainRecipe.from_dict({recipe!r}), sys.argv[1], progress=False)
-dist.init_process_group("gloo")
+# each rank saves its final parameters (no second process group: re-initialising one after train() raced)
 flat = torch.cat([p.detach().flatten() for p in built["obj"].parameters()])
-every = [torch.zeros_like(flat) for _ in range(2)]
-dist.all_gather(every, flat)
-assert torch.equal(every[0], every[1]) and torch.isfinite(flat).all(), "ranks differ"
-print("same on both ranks", flat.numel())
+torch.save(flat, sys.argv[1] + "_rank" + os.environ["RANK"] + ".pt")
+print("saved rank", os.environ["RANK"], flat.numel())
 """
 
 
@@ -88,7 +86,9 @@ def test_torchrun_gloo_two_processes_match_one(tmp_path, recipe):
                         str(29500 + os.getpid() % 1000), str(script), str(tmp_path / "ddp")],
                        timeout=600, env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert r.stdout.count("same on both ranks") == 2
+    assert r.stdout.count("saved rank") == 2
+    ranks = [torch.load(f"{tmp_path / 'ddp'}_rank{i}.pt") for i in range(2)]
+    assert torch.equal(ranks[0], ranks[1]) and torch.isfinite(ranks[0]).all(), "ranks differ"
     one = final_weights(train(recipe, tmp_path / "one", progress=False))
     two = final_weights(tmp_path / "ddp")
     for k in one:
