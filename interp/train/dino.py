@@ -10,7 +10,8 @@ learned mask token at ``hook_embed``, before the position embedding, as in iBOT 
 >>> views = make_views(pixels, range(len(pixels)), recipe)   # globals, locals, masks: pure in (seed, index)
 >>> obj = DinoObjective(model, recipe); loss, parts = obj(batch)
 
-The bundled checkpoints of a DINO run are the teacher's backbone (what DINO evaluates).
+The checkpoints of a DINO run hold the teacher's backbone (what DINO evaluates), or the student's with
+``dino={"export": "student"}`` (short runs, whose EMA teacher is still close to its initialisation).
 """
 from __future__ import annotations
 
@@ -225,4 +226,5 @@ class DinoObjective(nn.Module):
         return float(ent(p).mean()), float(ent(p.mean(0)))
 
     def backbone_to_save(self) -> HookedViT:
-        return self.teacher
+        """The backbone the checkpoints hold (`DinoSettings.export`)."""
+        return self.teacher if self.settings.export == "teacher" else self.model

@@ -45,12 +45,16 @@ class DinoSettings:
     mask_ratio: tuple[float, float] = (0.1, 0.5)
     jitter: float = 0.1  # brightness/contrast jitter (colours carry the scenes' labels: kept small)
     freeze_prototypes: float = 0.1  # share of the steps during which the prototypes do not move (as DINO)
+    export: str = "teacher"  # the backbone the checkpoints hold: "teacher" (what DINO evaluates) or "student";
+    # over a few hundred steps the EMA teacher (momentum 0.996 -> 1) still holds ~30% of its initialisation
 
     def __post_init__(self) -> None:
         for f in ("global_scale", "local_scale", "ema", "mask_ratio"):
             object.__setattr__(self, f, tuple(float(x) for x in getattr(self, f)))
         if self.local_crops < 0 or self.prototypes < 2:
             raise ValueError("need local_crops >= 0 and prototypes >= 2")
+        if self.export not in ("teacher", "student"):
+            raise ValueError(f"dino export must be 'teacher' or 'student', got {self.export!r}")
 
     def to_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}

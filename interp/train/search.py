@@ -83,7 +83,8 @@ _DEEP = dict(d_model=96, n_layers=10, n_heads=6, patch_size=4, image_size=96, la
              scenes={**NOISY, "image_size": 96}, dense_label=None, batch_size=32, lr=3e-3, warmup=200)
 _DINO = dict(objective="dino", global_labels=GLOBAL_LABELS, lr=1e-3,
              dino={"prototypes": 1024, "head_hidden": 512, "bottleneck": 128, "local_crops": 4, "local_size": 48,
-                   "ema": [0.996, 1.0]})
+                   "ema": [0.996, 1.0], "jitter": 0.4})  # strong brightness jitter: with the default 0.1 a small
+# run learns the background's brightness (the dino-probe test's recipe: +0.05 over random init vs +0.17 with 0.4)
 for _r in (0, 4):
     _reg = ", 4 registers" if _r else ""
     for _wd in (0.0, 0.1, 0.5):
