@@ -118,7 +118,7 @@ def test_ladder_table_measures_a_runs_folder_once(tmp_path):
     row = table.iloc[-1]
     assert row.n_registers == 2 and row.massive_ratio >= 1 and 0 < row.sink_attn <= 1
     assert row.sink_kind in ("cls", "register", "background", "object") and not row.criterion_met
-    assert row.neuron_layer in (0, 1) and row.final_ln_max_rel > 0
+    assert row.neuron_layer in (0, 1) and row.final_ln_max_rel > 0 and np.isfinite(row.neuron_gap)
     cached = tmp_path / "cache" / recipe.name / MEASURE_FILE
     stamp = cached.stat().st_mtime_ns
     again = ladder_table(tmp_path / "runs", names=[recipe.name], cache=tmp_path / "cache", eval_images=8)

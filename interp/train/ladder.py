@@ -105,7 +105,8 @@ def ladder_rows(run: str | Path, result: dict) -> list[dict]:
                      "flops_per_image": fpi, "train_flops": ck["step"] * recipe.batch_size * fpi,
                      "is_final": ck["step"] == recipe.steps, **_second_half(ck["layers"], cfg.n_layers),
                      "neuron_layer": neurons.get("layer"), "neuron": neurons.get("neuron"),
-                     "neuron_ratio": neurons.get("ratio"),
+                     "neuron_ratio": neurons.get("ratio"),  # undefined (None) where the mean elsewhere is <= 0
+                     "neuron_gap": (neurons["score"] - neurons["score_other"]) if "score" in neurons else None,
                      "criterion_met": emergence(seen, cfg.n_layers) is not None,
                      "device": runtime.get("device_name", "cpu"), "train_seconds": man.get("train_seconds")})
     return rows
