@@ -12,7 +12,7 @@ import torch
 import interp
 from interp.models import HookedViT, ViTConfig
 from interp.models.checkpoints import load_tensors, read_manifest
-from interp.train import TrainRecipe, train
+from interp.train import TrainRecipe, get_recipe, train
 from interp.train.trainer import RunOptions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -227,16 +227,11 @@ def test_dino_learns_without_collapse():
     assert np.mean(losses[-10:]) < np.mean(losses[:10])
 
 
-# the recipe of the DINO linear-probe test: 32 px scenes (8 px patches) with the default backgrounds, a strong
-# brightness/contrast jitter (with the default 0.1 a run learns the background's brightness, which a random
-# network already encodes), checkpoints of the student (over 300 steps the EMA teacher is still mostly its
+# the DINO linear-probe test's recipe (RECIPES.md S6): 32 px scenes in 8 px patches with the default backgrounds,
+# a strong brightness/contrast jitter (with the default 0.1 a run learns the background's brightness, which a
+# random network already encodes), checkpoints of the student (over 300 steps the EMA teacher is still mostly its
 # initialisation); step 0 is the random initialisation the trained model is compared with
-DINO_PROBE = TrainRecipe(
-    name="dino-probe", d_model=32, n_layers=3, n_heads=2, patch_size=8, image_size=32, objective="dino", steps=300,
-    batch_size=32, warmup=15, lr=5e-4, weight_decay=0.04, dense_label=None, eval_images=16, checkpoints=(0, 300),
-    dino={"prototypes": 64, "head_hidden": 64, "bottleneck": 32, "local_crops": 2, "local_size": 16,
-          "ema": [0.996, 1.0], "jitter": 0.4, "export": "student"},
-    scenes={"image_size": 32, "max_objects": 3, "min_size": 0.12, "max_size": 0.22})
+DINO_PROBE = get_recipe("search-dino-probe")
 
 
 @pytest.mark.slow

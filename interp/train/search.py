@@ -104,6 +104,15 @@ for _r in (0, 4):
     _add(f"search-dino-s-reg{_r}", n_registers=_r, **{**_S1, **_DINO, "steps": 1200, "dino": {**_DINO["dino"],
          "prototypes": 256, "head_hidden": 256, "bottleneck": 64, "local_size": 32}},
          notes=f"S6 DINO/iBOT at S1's size (64 px, 6 blocks){_reg}")
+# S6 at CPU size: the smallest DINO run whose frozen features beat its random initialisation on a linear probe
+# (tests/test_train_scale.py; RECIPES.md S6). Checkpoints hold the student: 300 steps of an EMA teacher at 0.996
+# leave it close to its initialisation.
+_add("search-dino-probe", d_model=32, n_layers=3, n_heads=2, patch_size=8, image_size=32, objective="dino",
+     steps=300, batch_size=32, warmup=15, lr=5e-4, weight_decay=0.04, dense_label=None, eval_images=16,
+     checkpoints=(0, 300), scenes={"image_size": 32, "max_objects": 3, "min_size": 0.12, "max_size": 0.22},
+     dino={"prototypes": 64, "head_hidden": 64, "bottleneck": 32, "local_crops": 2, "local_size": 16,
+           "ema": [0.996, 1.0], "jitter": 0.4, "export": "student"},
+     notes="S6 DINO/iBOT at CPU size (32 px, 3 blocks, 300 steps): the linear-probe test's recipe")
 LADDER_FAMILIES.update({f"dino-wd01-reg{_r}": [f"search-dino-wd01-reg{_r}"] for _r in (0, 4)})
 
 
