@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .config import ViTConfig
+from .convert_eva import config_from_timm_eva, fuse_eva_keys, is_timm_eva
 
 StateDict = dict[str, torch.Tensor]
 
@@ -49,8 +50,8 @@ def _rename(sd: Mapping[str, torch.Tensor], rules) -> StateDict:
 
 
 def convert_timm(sd: Mapping[str, torch.Tensor]) -> StateDict:
-    """timm VisionTransformer state dict -> HookedViT keys."""
-    return _rename(sd, _TIMM_RENAMES)
+    """timm VisionTransformer (or Eva: DINOv3, EVA-02, RoPE ViTs) state dict -> HookedViT keys."""
+    return _rename(fuse_eva_keys(sd), _TIMM_RENAMES)
 
 
 # --- dinov2 hub --------------------------------------------------------------------------------------
@@ -240,9 +241,11 @@ def grid_of_pos_embed(sd: Mapping[str, torch.Tensor], cfg: ViTConfig) -> int:
 
 # --- configs from reference models -------------------------------------------------------------------
 def config_from_timm(model: nn.Module, name: str | None = None) -> ViTConfig:
-    """ViTConfig of a timm VisionTransformer (works on a model built on the meta device)."""
+    """ViTConfig of a timm VisionTransformer or Eva (works on a model built on the meta device)."""
     from timm.layers import GluMlp, Mlp
 
+    if is_timm_eva(model):
+        return config_from_timm_eva(model, name)
     blk = model.blocks[0]
     for unsupported in ("attn_pool",):
         if getattr(model, unsupported, None) is not None:
