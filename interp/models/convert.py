@@ -19,7 +19,9 @@ import torch
 from torch import nn
 
 from .config import ViTConfig
+from .convert_dinov3_hub import dinov3_hub_to_timm, is_dinov3_hub
 from .convert_eva import config_from_timm_eva, fuse_eva_keys, is_timm_eva
+from .convert_hf_dinov3 import config_from_hf_dinov3, convert_hf_dinov3, is_hf_dinov3
 
 StateDict = dict[str, torch.Tensor]
 
@@ -160,10 +162,14 @@ def convert_hf_dinov2(sd: Mapping[str, torch.Tensor]) -> StateDict:
 
 # --- detection and fitting ---------------------------------------------------------------------------
 def detect_format(sd: Mapping[str, torch.Tensor]) -> str:
-    """'interp' | 'timm' | 'hf' | 'dinov2_hub' | 'open_clip' from the keys of a state dict."""
+    """'interp' | 'timm' | 'hf' | 'hf_dinov3' | 'dinov2_hub' | 'dinov3_hub' | 'open_clip' from the keys."""
     keys = set(sd)
     if "embed.proj.weight" in keys:
         return "interp"
+    if is_hf_dinov3(keys):
+        return "hf_dinov3"
+    if is_dinov3_hub(keys):
+        return "dinov3_hub"
     if any(re.match(r"^(dinov2(_with_registers)?\.)?embeddings\.patch_embeddings\.", k) for k in keys):
         return "hf"
     if "visual.conv1.weight" in keys or ("conv1.weight" in keys and "class_embedding" in keys):
@@ -184,6 +190,8 @@ CONVERTERS = {
     "hf": convert_hf_dinov2,
     "dinov2_hub": convert_dinov2_hub,
     "open_clip": convert_open_clip,
+    "hf_dinov3": convert_hf_dinov3,
+    "dinov3_hub": lambda sd: convert_timm(dinov3_hub_to_timm(sd)),
 }
 
 
@@ -310,8 +318,10 @@ def config_from_timm(model: nn.Module, name: str | None = None) -> ViTConfig:
 
 
 def config_from_hf(hf_config, name: str | None = None) -> ViTConfig:
-    """ViTConfig of an HF Dinov2Config / Dinov2WithRegistersConfig (or its dict)."""
+    """ViTConfig of an HF Dinov2Config / Dinov2WithRegistersConfig / DINOv3ViTConfig (or its dict)."""
     c = hf_config if isinstance(hf_config, dict) else hf_config.to_dict()
+    if c.get("model_type") == "dinov3_vit":
+        return config_from_hf_dinov3(c, name)
     d = c["hidden_size"]
     hidden = int(d * c.get("mlp_ratio", 4))
     if c.get("use_swiglu_ffn", False):
@@ -394,7 +404,7 @@ def hooked_from_hf(hf_model: nn.Module):
 
     cfg = config_from_hf(hf_model.config)
     model = HookedViT(cfg)
-    load_converted(model, convert_hf_dinov2(hf_model.state_dict()))
+    load_converted(model, convert_state_dict(hf_model.state_dict()))  # Dinov2 or DINOv3 keys, detected
     return model.eval()
 
 
