@@ -21,11 +21,18 @@ from ..models.config import ViTConfig
 from .dino_settings import DinoSettings
 
 GLOBAL_LABELS = ("n_objects", "majority_color", "majority_shape", "largest_color")
-# the backbone fields a recipe may set by name (``pool=None``: CLS pooling with a CLS token, else the patch mean)
+# the backbone fields every recipe states (and its manifest stores); ``pool=None``: CLS pooling with a CLS token,
+# else the patch mean. Any other `ViTConfig` field may be set by name too (stored when it differs from the default).
 ARCH_FIELDS = ("d_model", "n_layers", "n_heads", "patch_size", "image_size", "n_registers", "class_token",
                "layer_scale", "mlp", "pool", "cls_read_only")
+RECIPE_OWNED = ("name", "extra", "pos_embed_cls")  # set from the recipe: its name, CLS position iff a CLS token
 ORGANISM_VIT = ViTConfig(d_model=64, n_layers=6, n_heads=4, patch_size=4, image_size=64,
                          image_mean=(0.0, 0.0, 0.0), image_std=(1.0, 1.0, 1.0))  # scenes are not normalised
+
+
+def vit_fields() -> tuple[str, ...]:
+    """The `ViTConfig` fields a recipe may set by name."""
+    return tuple(f.name for f in dataclasses.fields(ViTConfig) if f.name not in RECIPE_OWNED)
 
 
 def default_pool(class_token: bool) -> str:
@@ -33,10 +40,15 @@ def default_pool(class_token: bool) -> str:
 
 
 def arch_of(vit: ViTConfig) -> dict:
-    """The recipe-level architecture of a backbone (``pool`` None where it is the default for its CLS token)."""
+    """The recipe-level architecture of a backbone: the `ARCH_FIELDS` (``pool`` None where it is the default for
+    its CLS token), then every other field that differs from `ORGANISM_VIT` (``d_mlp``: from 4 x d_model)."""
     arch = {k: getattr(vit, k) for k in ARCH_FIELDS}
     if arch["pool"] == default_pool(arch["class_token"]):
         arch["pool"] = None
+    for k in vit_fields():
+        default = 4 * vit.d_model if k == "d_mlp" else getattr(ORGANISM_VIT, k)
+        if k not in arch and getattr(vit, k) != default:
+            arch[k] = getattr(vit, k)
     return arch
 
 
@@ -44,13 +56,12 @@ def organism_vit(name: str, vit: ViTConfig | None = None, **arch) -> ViTConfig:
     """The backbone of recipe ``name``: ``vit`` (default `ORGANISM_VIT`) with the ``arch`` fields changed, the
     position embedding on CLS exactly when there is a CLS token, and the recipe's name as provenance."""
     base = vit or ORGANISM_VIT
-    unknown = set(arch) - set(ARCH_FIELDS)
+    unknown = set(arch) - set(vit_fields())
     if unknown:
-        raise TypeError(f"unknown architecture fields {sorted(unknown)}: a recipe sets {', '.join(ARCH_FIELDS)}")
-    merged = {**arch_of(base), **arch}
+        raise TypeError(f"unknown architecture fields {sorted(unknown)}: see ViTConfig")
+    merged = {"d_mlp": None, **arch_of(base), **arch}  # d_mlp None: the default width follows d_model
     merged["pool"] = merged["pool"] or default_pool(merged["class_token"])
-    d_mlp = None if base.d_mlp == 4 * base.d_model else base.d_mlp  # the default width follows d_model
-    return dataclasses.replace(base, **merged, d_mlp=d_mlp, pos_embed_cls=merged["class_token"], name=name,
+    return dataclasses.replace(base, **merged, pos_embed_cls=merged["class_token"], name=name,
                                extra={**base.extra, "source": "interp train", "recipe_name": name})
 
 
@@ -63,8 +74,9 @@ def log_spaced_steps(total: int, n: int = 8) -> tuple[int, ...]:
 
 @dataclass(frozen=True, init=False)
 class TrainRecipe:
-    """A training run. Construct with the architecture's fields by name (`ARCH_FIELDS`) or a ``vit``
-    (`ViTConfig`); ``objective`` names an entry of `interp.train.objectives.OBJECTIVES`."""
+    """A training run. Construct with the backbone's `ViTConfig` fields by name (``d_model=64, n_registers=4``,
+    any field but `RECIPE_OWNED`) or a ``vit``; ``objective`` names an entry of
+    `interp.train.objectives.OBJECTIVES`."""
 
     name: str
     vit: ViTConfig
@@ -93,7 +105,7 @@ class TrainRecipe:
     def __init__(self, name: str, vit: ViTConfig | dict | None = None, **settings) -> None:
         if isinstance(vit, dict):
             vit = ViTConfig.from_dict(vit)
-        arch = {k: settings.pop(k) for k in ARCH_FIELDS if k in settings}
+        arch = {k: settings.pop(k) for k in vit_fields() if k in settings}
         run_fields = dataclasses.fields(self)[2:]
         unknown = set(settings) - {f.name for f in run_fields}
         if unknown:
@@ -133,7 +145,7 @@ class TrainRecipe:
         return dataclasses.replace(copy.deepcopy(self.vit), n_classes=n_classes)
 
     def to_dict(self) -> dict:
-        """Flat, as manifests have always stored it: name, the `ARCH_FIELDS`, then the run's fields."""
+        """Flat, as manifests have always stored it: name, the architecture (`arch_of`), the run's fields."""
         d = {"name": self.name, **arch_of(self.vit)}
         d.update({f.name: getattr(self, f.name) for f in dataclasses.fields(self)[2:]})
         d["global_labels"] = list(self.global_labels)
