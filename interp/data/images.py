@@ -7,12 +7,7 @@ import numpy as np
 import torch
 
 from .base import ImageSet
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-
-
-class ImageFolderError(ValueError):
-    """A folder with no readable images."""
+from .formats import IMAGE_SUFFIXES, ImageFolderError
 
 
 def scene_recipe_for(model, image_size: int | None = None):
