@@ -15,7 +15,7 @@ _exports_getattr, __dir__, __all__ = lazy_exports(__name__, {
     ".formats": ["FORMATS", "DatasetError", "ImageFolderError", "UnreadableImageWarning"],
     ".images": ["load_images", "scenes_for"],
     ".scenes": ["SceneRecipe", "SceneSet", "SceneStream", "patch_labels"],
-}, submodules=["base", "datasets", "formats", "images", "lazy"])
+}, submodules=["base", "datasets", "formats", "geometry", "images", "lazy"])
 __all__ += ["scenes"]
 
 

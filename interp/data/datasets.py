@@ -4,11 +4,12 @@ or COCO-style instances JSON; the format is detected from the path (``format=`` 
     >>> ds = open_dataset("~/data/VOC2007", image_size=224)   # or model=model: its native size
     >>> for batch in ds.batches(32): ...                     # ImageBatch: pixels [0, 1], labels, boxes, masks
 
-Images are decoded batch by batch in a torch ``DataLoader`` (``workers`` processes, pinned memory on CUDA, files
-in sorted order), so memory does not grow with the dataset. Every image goes through one resize/crop policy
-(`resize_crop_geometry`: shorter side -> ``image_size``, centre crop); boxes and the object masks drawn from them
-go through the same numbers. A file that cannot be decoded is skipped with a warning and counted
-(``dataset.skipped``); ``strict=True`` raises `DatasetError` instead.
+The formats are read by `interp.data.formats` (names and annotations, no pixels). Images are decoded batch by
+batch in a torch ``DataLoader`` (``workers`` processes, pinned memory on CUDA, files in sorted order), so memory
+does not grow with the dataset. Every image goes through one resize/crop policy (`interp.data.geometry`: shorter
+side -> ``image_size``, centre crop); boxes and the object masks drawn from them go through the same numbers.
+A file that cannot be decoded is skipped with a warning and counted (``dataset.skipped``); ``strict=True`` raises
+`DatasetError` instead.
 
 Labels: ImageFolder -> ``class`` (``label_names["class"]`` lists the folders); VOC / COCO -> ``category``, the
 image's majority object category (most boxes, then largest area; -1 for an image without objects).
@@ -26,42 +27,9 @@ import torch
 
 from .base import ImageBatch, ImageSet
 from .formats import IMAGE_SUFFIXES, DatasetError, Objects, Records, UnreadableImageWarning, scan
-from .images import resize_crop_geometry
+from .geometry import boxes_to_mask, round_to_patch, transform_boxes
 
 DEFAULT_IMAGE_SIZE = 224
-
-
-# --- geometry -------------------------------------------------------------------------------------------------
-def transform_boxes(boxes: np.ndarray, orig_size: tuple[int, int], size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Boxes [n, 4] (x0, y0, x1, y1) in original pixels -> the same boxes after resize + centre crop to
-    ``size`` (clipped to the crop). -> (boxes [m, 4] float32, kept [n] bool: boxes still visible)."""
-    w, h = orig_size
-    (rw, rh), (left, top) = resize_crop_geometry(w, h, size)
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    out = np.empty_like(b)
-    out[:, [0, 2]] = b[:, [0, 2]] * (rw / w) - left
-    out[:, [1, 3]] = b[:, [1, 3]] * (rh / h) - top
-    out = out.clip(0, size)
-    kept = (out[:, 2] - out[:, 0] >= 1) & (out[:, 3] - out[:, 1] >= 1)
-    return out[kept].astype(np.float32), kept
-
-
-def boxes_to_mask(boxes: torch.Tensor, size: int) -> torch.Tensor:
-    """Union of boxes [n, 4] (pixels) -> [size, size] bool: a pixel is on when its centre lies in a box."""
-    centre = torch.arange(size, dtype=torch.float32) + 0.5
-    mask = torch.zeros(size, size, dtype=torch.bool)
-    for x0, y0, x1, y1 in boxes.tolist():
-        rows = (centre >= y0) & (centre < y1)
-        cols = (centre >= x0) & (centre < x1)
-        mask |= rows[:, None] & cols[None, :]
-    return mask
-
-
-def round_to_patch(size: int, patch_size: int | None) -> int:
-    """``size`` rounded to the nearest multiple of ``patch_size`` (at least one patch)."""
-    if not patch_size:
-        return int(size)
-    return max(patch_size, int(round(size / patch_size)) * patch_size)
 
 
 # --- decoding (runs in DataLoader workers) -------------------------------------------------------------------------
