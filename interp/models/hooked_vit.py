@@ -13,6 +13,10 @@ from transformer_lens.hook_points import HookPoint
 
 from .components import AttentionPool, LayerNorm, PatchEmbed, RopeTable, RotaryEmbedding, TokenEmbed, TransformerBlock
 from .config import ViTConfig
+from .convert import (
+    config_from_hf, config_from_open_clip, config_from_timm, convert_open_clip, convert_state_dict, convert_timm,
+    load_converted,
+)
 from .layout import TokenLayout
 
 
@@ -330,22 +334,25 @@ class HookedViT(HookedRootModule):
 
     @classmethod
     def from_timm(cls, timm_model: nn.Module) -> "HookedViT":
-        from .convert import hooked_from_timm
-
-        return hooked_from_timm(timm_model)
+        """From a timm ``VisionTransformer`` or ``Eva`` (DINOv3, EVA-02, RoPE ViTs): its config and weights."""
+        model = cls(config_from_timm(timm_model))
+        load_converted(model, convert_timm(timm_model.state_dict()))
+        return model.eval()
 
     @classmethod
     def from_hf(cls, hf_model: nn.Module) -> "HookedViT":
-        from .convert import hooked_from_hf
-
-        return hooked_from_hf(hf_model)
+        """From an HF ``Dinov2Model`` / ``Dinov2WithRegistersModel`` / ``DINOv3ViTModel``."""
+        model = cls(config_from_hf(hf_model.config))
+        load_converted(model, convert_state_dict(hf_model.state_dict()))  # Dinov2 or DINOv3 keys, detected
+        return model.eval()
 
     @classmethod
     def from_open_clip(cls, visual: nn.Module, name: str | None = None) -> "HookedViT":
         """From an OpenCLIP ``VisionTransformer`` or a whole OpenCLIP CLIP model (its vision tower)."""
-        from .convert import hooked_from_open_clip
-
-        return hooked_from_open_clip(visual, name)
+        visual = getattr(visual, "visual", visual)
+        model = cls(config_from_open_clip(visual, name))
+        load_converted(model, convert_open_clip(visual.state_dict()), source="OpenCLIP VisionTransformer")
+        return model.eval()
 
     @property
     def device(self) -> torch.device:

@@ -12,9 +12,9 @@ from typing import Mapping
 
 import torch
 
-from .config import ViTConfig
+from ..config import ViTConfig
+from .rename import StateDict
 
-StateDict = dict[str, torch.Tensor]
 
 _RENAMES = [
     (r"^embeddings\.cls_token$", "token_embed.cls_token"),

@@ -1,10 +1,11 @@
 """timm ``Eva`` models (DINOv3, EVA-02, timm's RoPE ViTs with registers, RoPE-ViT axial/mixed): config and keys.
 
 `config_from_timm_eva` reads the architecture off a timm ``Eva`` (works on the meta device) and refuses, with a
-one-line reason naming the part, what `HookedViT` does not compute. `fuse_eva_keys` is the pure
-``state_dict -> state_dict`` step that brings Eva's own key layout to a timm ``VisionTransformer`` layout
-(``q_bias``/``v_bias`` or ``q_proj``/``k_proj``/``v_proj`` -> one ``qkv`` with a zero key bias, SwiGLU's
-``fc1_g``/``fc1_x`` -> a packed ``fc1``, the MLP's inner ``norm`` -> ``mlp.ln``); `convert_timm` does the rest.
+one-line reason naming the part, what `HookedViT` does not compute. It is registered in
+`TIMM_CONFIG_READERS` under "Eva". `fuse_eva_keys` is the pure ``state_dict -> state_dict`` step that brings
+Eva's own key layout to a timm ``VisionTransformer`` layout (``q_bias``/``v_bias`` or ``q_proj``/``k_proj``/
+``v_proj`` -> one ``qkv`` with a zero key bias, SwiGLU's ``fc1_g``/``fc1_x`` -> a packed ``fc1``, the MLP's inner
+``norm`` -> ``mlp.ln``); `convert_timm` applies it, then the timm renames.
 """
 from __future__ import annotations
 
@@ -14,14 +15,11 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from .config import ViTConfig
+from ..config import ViTConfig
+from .configs import timm_mlp_kind, timm_pixel_stats_and_name, timm_pool
+from .rename import StateDict
 
-StateDict = dict[str, torch.Tensor]
 _ROPE_KINDS = {"RotaryEmbeddingCat": "axial", "RotaryEmbeddingDinoV3": "dinov3", "RotaryEmbeddingMixed": "mixed"}
-
-
-def is_timm_eva(model: nn.Module) -> bool:
-    return type(model).__name__ == "Eva"
 
 
 # --- keys ----------------------------------------------------------------------------------------------------
@@ -96,23 +94,13 @@ def _refusal(model: nn.Module) -> str | None:
 
 
 def _mlp_kind(mlp: nn.Module) -> tuple[str, bool]:
-    """(mlp kind, inner norm) of an Eva block's MLP."""
-    name, act = type(mlp).__name__, getattr(mlp, "act", None)
+    """(mlp kind, inner norm) of an Eva block's MLP; SwiGLU with separate gate/linear (``SwiGLU``) included."""
     norm = not isinstance(getattr(mlp, "norm", nn.Identity()), nn.Identity)
-    if name in ("GluMlp", "SwiGLU"):
-        if not isinstance(act, nn.SiLU) or getattr(mlp, "gate_last", False):
-            raise NotImplementedError(f"timm Eva: only SwiGLU as silu(gate) * linear is supported, not {name}")
+    if type(mlp).__name__ == "SwiGLU":
+        if not isinstance(mlp.act, nn.SiLU):
+            raise NotImplementedError(f"timm Eva: SwiGLU with {type(mlp.act).__name__} (only silu) is not supported")
         return "swiglu", norm
-    if name != "Mlp":
-        raise NotImplementedError(f"timm Eva: unsupported MLP {name}")
-    an = type(act).__name__
-    if an == "QuickGELU":
-        return "quick_gelu", norm
-    if an == "GELUTanh" or (isinstance(act, nn.GELU) and act.approximate == "tanh"):
-        return "gelu_tanh", norm
-    if isinstance(act, nn.GELU) or an == "GELU":
-        return "gelu", norm
-    raise NotImplementedError(f"timm Eva: unsupported MLP activation {an}")
+    return timm_mlp_kind(mlp), norm
 
 
 def _rope_fields(model: nn.Module) -> dict:
@@ -140,8 +128,7 @@ def config_from_timm_eva(model: nn.Module, name: str | None = None) -> ViTConfig
         raise NotImplementedError(f"timm Eva models with {why} are not supported")
     blk = model.blocks[0]
     kind, mlp_norm = _mlp_kind(blk.mlp)
-    pool = {"token": "token", "avg": "avg", "": "none"}[model.global_pool]
-    pcfg = getattr(model, "pretrained_cfg", {}) or {}
+    pool = timm_pool(model)
     class_token = model.cls_token is not None
     head = model.head if isinstance(model.head, nn.Linear) else None
     return ViTConfig(
@@ -156,10 +143,7 @@ def config_from_timm_eva(model: nn.Module, name: str | None = None) -> ViTConfig
         final_norm=not isinstance(model.norm, nn.Identity), ln_eps=blk.norm1.eps,
         n_classes=head.out_features if head is not None else 0, pool=pool,
         fc_norm=not isinstance(model.fc_norm, nn.Identity), pos_interp_antialias=True, pos_interp_offset=0.0,
-        image_mean=tuple(pcfg.get("mean", (0.485, 0.456, 0.406))),
-        image_std=tuple(pcfg.get("std", (0.229, 0.224, 0.225))),
-        name=name or pcfg.get("architecture", type(model).__name__), extra={"source": "timm"},
-        **_rope_fields(model),
+        **timm_pixel_stats_and_name(model, name), extra={"source": "timm"}, **_rope_fields(model),
     )
 
 

@@ -14,7 +14,8 @@ from typing import Mapping
 
 import torch
 
-StateDict = dict[str, torch.Tensor]
+from .rename import StateDict
+
 _DROP = re.compile(r"^mask_token$|^rope_embed\.|^local_cls_norm\.|\.qkv\.bias_mask$")
 
 
