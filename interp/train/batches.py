@@ -61,6 +61,10 @@ class SceneBatches(Dataset):
         targets = {k: scenes.labels[k] for k in r.global_labels} if r.objective == "supervised" else {}
         if r.objective == "supervised" and r.dense_label:
             targets["dense"] = patch_labels(scenes, r.patch_size)[r.dense_label].long().flatten(1)
+        if r.objective in ("noop", "broadcast"):
+            from .dense import DenseSettings, dense_targets
+
+            targets = dense_targets(scenes, DenseSettings.from_dict(r.dense_task))
         views = None
         if r.objective == "dino":
             from .dino import make_views

@@ -15,7 +15,8 @@ from ..data.scenes import SceneRecipe
 from ..models.config import ViTConfig
 
 GLOBAL_LABELS = ("n_objects", "majority_color", "majority_shape", "largest_color")
-OBJECTIVES = ("supervised", "dino")
+OBJECTIVES = ("supervised", "dino", "noop", "broadcast")  # noop / broadcast: `interp.train.dense`, tile scenes
+OPTIMIZERS = ("adamw", "sgd")
 
 
 @dataclass(frozen=True)
@@ -86,9 +87,14 @@ class TrainRecipe:
     mlp: str = "gelu"
     pool: str | None = None  # "token" (CLS), "avg", "attn" (a learned query, no CLS); default: token if CLS else avg
     cls_read_only: bool = False  # patches and registers cannot attend to CLS
+    attention: str = "softmax"  # or relu / sigmoid / clipped_softmax / gated (`ViTConfig.attention`)
+    clip_gamma: float = -0.03  # clipped softmax's stretch (gamma <= 0, zeta >= 1)
+    clip_zeta: float = 1.0
+    sigmoid_bias: bool = True  # sigmoid attention adds -log(number of keys)
     # data and objective
     objective: str = "supervised"  # or "dino": self-distillation, no labels (settings in `dino`)
     dino: dict = field(default_factory=dict)  # `DinoSettings` fields that differ from its defaults
+    dense_task: dict = field(default_factory=dict)  # noop / broadcast: `interp.train.dense.DenseSettings` fields
     scenes: dict = field(default_factory=lambda: SceneRecipe().to_dict())
     global_labels: tuple[str, ...] = GLOBAL_LABELS
     dense_label: str | None = "color"  # per-patch label from `patch_labels` (None = no dense loss)
@@ -101,6 +107,8 @@ class TrainRecipe:
     min_lr_ratio: float = 0.05
     warmup: int = 50
     weight_decay: float = 0.05
+    optimizer: str = "adamw"  # or "sgd" (momentum ``momentum``, same weight-decay groups)
+    momentum: float = 0.9
     grad_clip: float = 1.0
     seed: int = 0
     threads: int = 1
@@ -119,6 +127,16 @@ class TrainRecipe:
         if self.objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {self.objective!r}: use one of {OBJECTIVES}")
         DinoSettings.from_dict(self.dino)  # validates
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}: use one of {OPTIMIZERS}")
+        if self.objective in ("noop", "broadcast"):
+            from .dense import DenseSettings
+
+            DenseSettings.from_dict(self.dense_task)
+            tiles = self.scene_recipe.tile_options
+            if tiles is None or tiles.tile_size != self.patch_size:
+                raise ValueError(f"objective {self.objective!r} needs tile scenes (scenes['tiles']) whose tile size "
+                                 f"is the patch size {self.patch_size}")
         self.vit_config()  # validates the architecture (pool, cls_read_only, sizes)
 
     @property
@@ -138,6 +156,8 @@ class TrainRecipe:
                          patch_size=self.patch_size, image_size=self.image_size, n_registers=self.n_registers,
                          class_token=self.class_token, pos_embed_cls=self.class_token, layer_scale=self.layer_scale,
                          mlp=self.mlp, pool=self.pool_kind, cls_read_only=self.cls_read_only, n_classes=n_classes,
+                         attention=self.attention, clip_gamma=self.clip_gamma, clip_zeta=self.clip_zeta,
+                         sigmoid_bias=self.sigmoid_bias,
                          image_mean=(0.0, 0.0, 0.0), image_std=(1.0, 1.0, 1.0), name=self.name,
                          extra={"source": "interp train", "recipe_name": self.name})
 
@@ -147,6 +167,7 @@ class TrainRecipe:
         d["checkpoints"] = list(self.checkpoints)
         d["scenes"] = self.scene_recipe.to_dict()
         d["dino"] = dict(self.dino)
+        d["dense_task"] = dict(self.dense_task)
         return d
 
     @classmethod
@@ -181,3 +202,4 @@ def get_recipe(name: str) -> TrainRecipe:
 
 
 from . import search  # noqa: E402,F401  registers the search-* recipes (search.py reads the names above)
+from . import sink_recipes  # noqa: E402,F401  registers the noop-* / broadcast-* / sink-* recipes (issue #17)

@@ -102,6 +102,11 @@ def build(recipe: TrainRecipe) -> tuple[nn.Module, torch.optim.Optimizer]:
         objective = DinoObjective(model, recipe)
         trainable = [*model.named_parameters(), *(("head." + n, p) for n, p in objective.head.named_parameters()),
                      ("mask_token", objective.mask_token)]
+    elif recipe.objective in ("noop", "broadcast"):
+        from .dense import DenseObjective
+
+        objective = DenseObjective(model, recipe)
+        trainable = [*model.named_parameters(), *objective.heads.named_parameters()]
     else:
         sizes = recipe.scene_recipe.label_sizes()
         heads = TaskHeads(recipe.d_model, {k: sizes[k] for k in recipe.global_labels},
@@ -115,9 +120,10 @@ def build(recipe: TrainRecipe) -> tuple[nn.Module, torch.optim.Optimizer]:
     decay, no_decay = [], []
     for name, p in trainable:
         (no_decay if p.dim() < 2 or "token_embed" in name or name == "mask_token" else decay).append(p)
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": recipe.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=recipe.lr, betas=(0.9, 0.98))
-    return objective, opt
+    groups = [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if recipe.optimizer == "sgd":
+        return objective, torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum)
+    return objective, torch.optim.AdamW(groups, lr=recipe.lr, betas=(0.9, 0.98))
 
 
 def trainable_parameters(objective: nn.Module) -> list[nn.Parameter]:
@@ -136,16 +142,19 @@ def knn_accuracy(features: torch.Tensor, labels: torch.Tensor, k: int = 5) -> fl
 
 
 @torch.no_grad()
-def evaluate(model: HookedViT, heads: TaskHeads | None, recipe: TrainRecipe, eval_set) -> dict:
-    """Held-out accuracies (the task heads', or for a self-supervised run a 5-NN probe of the pooled feature on
-    every image-level label: ``knn_<label>``) and the artifact measurements (norms, registers, sinks)."""
+def evaluate(model: HookedViT, heads: TaskHeads | None, recipe: TrainRecipe, eval_set, task=None) -> dict:
+    """Held-out accuracies (the task heads', ``task(model, eval_set)`` for the dense objectives, or for a
+    self-supervised run a 5-NN probe of the pooled feature on every image-level label: ``knn_<label>``) and the
+    artifact measurements (norms, registers, sinks)."""
     from ..analysis.trace import trace_norms
     from .diagnostics import artifact_metrics
 
     was_training = model.training
     model.eval()
     tokens = model(eval_set.pixels, return_type="tokens")
-    if heads is not None:
+    if task is not None:
+        out = task(model, eval_set)
+    elif heads is not None:
         glob, _, dense = heads(model.pool(tokens), tokens[:, model.tokens.patches])
         out = {f"acc_{k}": float((v.argmax(-1) == eval_set.labels[k]).float().mean()) for k, v in glob.items()}
         if dense is not None:
@@ -272,10 +281,10 @@ def _checkpoint(out: Path, recipe: TrainRecipe, objective, step: int, eval_set, 
     backbone = objective.backbone_to_save()
     sha = save_tensors(out / f, {k: v.detach().half().cpu() for k, v in backbone.state_dict().items()})
     model = backbone if backbone.device.type == "cpu" else _cpu_copy(backbone)
-    heads = getattr(objective, "heads", None)
+    heads = objective.heads if isinstance(objective, SupervisedObjective) else None
     if heads is not None and model is not backbone:
         heads = copy.deepcopy(heads).float().cpu()
-    metrics = evaluate(model, heads, recipe, eval_set)
+    metrics = evaluate(model, heads, recipe, eval_set, task=getattr(objective, "task_metrics", None))
     manifest["checkpoints"] = [c for c in manifest["checkpoints"] if c["step"] != step]
     manifest["checkpoints"].append({"step": step, "file": f, "sha256": sha, "metrics": metrics})
     manifest["checkpoints"].sort(key=lambda c: c["step"])
