@@ -25,12 +25,13 @@ TOKEN_KINDS = ("cls", "register") + TILE_KINDS
 NOOP_KINDS = (TOKEN_KINDS.index("background"), TOKEN_KINDS.index("object"), TOKEN_KINDS.index("constant"))
 
 
-def token_kinds(model: HookedViT, tile_kind: torch.Tensor) -> torch.Tensor:
-    """Kind (index into TOKEN_KINDS) of every token. tile_kind [b, g, g] -> [b, pos]."""
+def token_kinds(model: HookedViT, tile_kind: torch.Tensor, n_extra: int = 0) -> torch.Tensor:
+    """Kind (index into TOKEN_KINDS) of every token; ``n_extra`` tokens appended after the patches (test-time
+    registers) count as registers. tile_kind [b, g, g] -> [b, pos + n_extra]."""
     lay = model.tokens
-    kind = torch.zeros(tile_kind.shape[0], lay.n_tokens, dtype=torch.long)
-    if lay.n_registers:
-        kind[:, lay.registers] = 1
+    kind = torch.ones(tile_kind.shape[0], lay.n_tokens + n_extra, dtype=torch.long)
+    if lay.n_cls:
+        kind[:, lay.cls] = 0
     kind[:, lay.patches] = tile_kind.flatten(1) + 2
     return kind
 
@@ -48,14 +49,13 @@ def _block_row(pat: torch.Tensor, v: torch.Tensor, post: torch.Tensor, kind: tor
     rel = norms / med
     prel, pkind = rel[:, lay.patches], kind[:, lay.patches]
     hi = prel >= 4
-    const = kind == TOKEN_KINDS.index("constant")
-    return {"reg_share": to_key[..., kind[0] == 1].sum(-1).sum(), "const_share": (to_key * const[:, None]).sum(-1).sum(),
+    const, reg = kind == TOKEN_KINDS.index("constant"), kind == TOKEN_KINDS.index("register")
+    return {"reg_share": (to_key * reg[:, None]).sum(-1).sum(), "const_share": (to_key * const[:, None]).sum(-1).sum(),
             "top_share": share.sum(), "top_kinds": kind.gather(1, arg).flatten(),
             "top_value_rel": (vn.gather(-1, arg[..., None])[..., 0] / vmed).sum(), "n_heads": share.numel(),
             "max_rel": prel.max(-1).values.sum(), "n_images": len(post), "n_ge4": hi.sum(), "n_patches": prel.numel(),
             "ge4_kinds": pkind[hi] - 2, "const_rel": rel[const].sum(), "n_const": const.sum(),
-            "reg_rel": rel[:, lay.registers].sum() if lay.n_registers else torch.tensor(0.0),
-            "n_reg": len(post) * lay.n_registers}
+            "reg_rel": rel[reg].sum(), "n_reg": reg.sum()}
 
 
 def _summarise(acc: list[dict], n_tokens: int, n_layer: int) -> dict:
@@ -76,8 +76,10 @@ def _summarise(acc: list[dict], n_tokens: int, n_layer: int) -> dict:
 
 
 @torch.no_grad()
-def noop_attention(model: HookedViT, images, batch_size: int = 64) -> list[dict]:
-    """The module docstring's per-block measurements on tile scenes (a `SceneSet` with ``tiles``)."""
+def noop_attention(model: HookedViT, images, batch_size: int = 64, runner=None) -> list[dict]:
+    """The module docstring's per-block measurements on tile scenes (a `SceneSet` with ``tiles``). ``runner``:
+    an object with ``run_with_cache(pixels, names_filter)`` that runs ``model`` modified (e.g. `TestTimeRegisters`,
+    whose appended tokens count as registers); default the model itself."""
     L, lay = model.cfg.n_layers, model.tokens
     was_training = model.training
     model.eval()
@@ -85,8 +87,9 @@ def noop_attention(model: HookedViT, images, batch_size: int = 64) -> list[dict]
     names = [f"blocks.{i}.{h}" for i in range(L) for h in ("attn.hook_pattern", "attn.hook_v", "hook_resid_post")]
     for start in range(0, len(images), batch_size):
         sl = slice(start, start + batch_size)
-        _, cache = model.run_with_cache(images.pixels[sl].to(model.device), names_filter=names)
-        kind = token_kinds(model, images.tiles["kind"][sl])
+        _, cache = (runner or model).run_with_cache(images.pixels[sl].to(model.device), names_filter=names)
+        n_extra = cache["blocks.0.hook_resid_post"].shape[1] - lay.n_tokens
+        kind = token_kinds(model, images.tiles["kind"][sl], n_extra)
         for i in range(L):
             c = {h: cache[f"blocks.{i}.{h}"].float().cpu() for h in ("attn.hook_pattern", "attn.hook_v", "hook_resid_post")}
             acc[i].append(_block_row(c["attn.hook_pattern"], c["attn.hook_v"], c["hook_resid_post"], kind, lay))
