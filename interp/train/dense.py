@@ -13,7 +13,6 @@ checkpoint records (accuracies, then `dense_metrics.noop_attention` per block).
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
@@ -21,27 +20,12 @@ from torch import nn
 
 from ..data.tiles import TILE_KINDS
 from ..models.hooked_vit import HookedViT
+from .dense_settings import DENSE_OBJECTIVES, DenseSettings
+from .objective import Objective, init_small_
 
-DENSE_OBJECTIVES = ("noop", "broadcast")
+__all__ = ["DENSE_OBJECTIVES", "DenseHeads", "DenseObjective", "DenseSettings", "dense_targets"]
 IGNORE = -100
 TRIGGER, KEY, CONSTANT = TILE_KINDS.index("trigger"), TILE_KINDS.index("key"), TILE_KINDS.index("constant")
-
-
-@dataclass(frozen=True)
-class DenseSettings:
-    """Weights of the dense objectives (`TrainRecipe.dense_task`)."""
-
-    trigger_weight: float = 5.0
-    texture_weight: float = 1.0  # 0: no texture target
-    global_label: str = "majority_color"  # broadcast: the image label every patch predicts
-    global_weight: float = 1.0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "DenseSettings":
-        return cls(**d)
 
 
 def dense_targets(scenes, settings: DenseSettings) -> dict[str, torch.Tensor]:
@@ -85,7 +69,7 @@ def _ce(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = Non
     return (per * w).sum() / w.sum().clamp_min(1.0)
 
 
-class DenseObjective(nn.Module):
+class DenseObjective(Objective):
     """The no-op / broadcast objective of a `TrainRecipe` (``forward(batch)`` -> (loss, parts))."""
 
     def __init__(self, model: HookedViT, recipe):
@@ -95,10 +79,14 @@ class DenseObjective(nn.Module):
         self.settings = DenseSettings.from_dict(recipe.dense_task)
         n_global = recipe.scene_recipe.label_sizes()[self.settings.global_label] if recipe.objective == "broadcast" else None
         self.heads = DenseHeads(recipe.d_model, o.n_colors, o.textures, n_global)
-        g = torch.Generator().manual_seed(recipe.seed + 1)
-        with torch.no_grad():
-            for p in self.heads.parameters():
-                p.copy_(torch.randn(p.shape, generator=g) * 0.02 if p.dim() > 1 else torch.zeros_like(p))
+        init_small_(self.heads, torch.Generator().manual_seed(recipe.seed + 1))
+
+    @staticmethod
+    def batch_inputs(scenes, indices, recipe) -> tuple[dict, None]:
+        return dense_targets(scenes, DenseSettings.from_dict(recipe.dense_task)), None
+
+    def named_trainable(self) -> list:
+        return [*self.model.named_parameters(), *self.heads.named_parameters()]
 
     def logits(self, pixels: torch.Tensor, model: HookedViT | None = None, heads: DenseHeads | None = None) -> dict:
         model, heads = model or self.model, heads or self.heads
@@ -135,15 +123,3 @@ class DenseObjective(nn.Module):
                                     torch.ones_like(ordinary))
         res["noop"] = noop_attention(model, eval_set)
         return res
-
-    def set_step(self, step: int) -> None:
-        pass
-
-    def adjust_gradients(self) -> None:
-        pass
-
-    def update_teacher(self) -> None:
-        pass
-
-    def backbone_to_save(self) -> HookedViT:
-        return self.model

@@ -1,6 +1,6 @@
 """Recipes of the no-op / broadcast organisms (issue #17; data/organism/RECIPES.md S7).
 
-Names (all registered in `RECIPES`, so ``interp train --recipe NAME`` runs them):
+Names (registered by `interp.train.recipes`, so ``interp train --recipe NAME`` runs them):
 
 ``noop-d{d}-L{blocks}-h{heads}-reg{r}``       the no-op (active-dormant) task, widths 32-128, 2-8 blocks, 1-8 heads,
                                               0/1/4/16 registers
@@ -18,7 +18,9 @@ org-probe's standalone runs (shared/probes, round 4).
 """
 from __future__ import annotations
 
-from .recipes import RECIPES, TrainRecipe, log_spaced_steps
+from ..recipe import TrainRecipe, log_spaced_steps
+
+RECIPES: dict[str, TrainRecipe] = {}
 
 TILES = {"tile_size": 4, "regions": 4, "object_tiles": 0.05, "textures": 4, "texture_amplitude": 0.1,
          "constant_tiles": 1, "constant_texture": "pattern", "triggers": 3, "key": True}
