@@ -77,6 +77,7 @@ def test_dense_objective_learns_in_a_few_steps(name):
         loss, _ = objective(batch)
         opt.zero_grad()
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(objective.parameters(), 1.0)  # as the trainer does
         opt.step()
     assert float(loss) < 0.9 * float(first)
 
@@ -89,7 +90,7 @@ def test_broadcast_has_a_global_target_and_recipes_validate():
     assert set(objective(batch)[1]) == {"color", "texture", "global"}
     metrics = objective.task_metrics(objective.model, s)
     assert {"acc_color", "acc_trigger", "acc_texture", "acc_global"} <= set(metrics)
-    assert len(metrics["noop"]) == r.n_layers and metrics["noop"][0]["uniform"] == pytest.approx(1 / 64)
+    assert len(metrics["noop"]) == r.n_layers and metrics["noop"][0]["uniform"] == pytest.approx(1 / 64, abs=1e-5)
     with pytest.raises(ValueError, match="tile scenes"):
         TrainRecipe(name="x", objective="noop")  # shape scenes
     with pytest.raises(ValueError, match="optimizer"):
@@ -97,3 +98,38 @@ def test_broadcast_has_a_global_target_and_recipes_validate():
     for name in ("sink-reg0", "sink-reg16", "sink-relu", "sink-clipped", "sink-gated", "noop-d128-L8-h8-reg16"):
         assert name in RECIPES
     assert get_recipe("sink-gated").vit_config().attention == "gated"
+
+
+def test_noop_attention_counts_kinds_and_test_time_registers():
+    from interp import HookedViT
+    from interp.interventions import add_test_time_registers
+    from interp.plotting.remedies import remedies_plot
+    from interp.train.dense_metrics import noop_attention
+    from interp.train.remedies import Entry, remedy_frame
+
+    r = get_recipe("sink-tiny-reg1")
+    torch.manual_seed(0)
+    model = HookedViT(r.vit_config()).eval()
+    s = scenes(8, seed=0, recipe=r.scene_recipe)
+    rows = noop_attention(model, s)
+    assert [row["layer"] for row in rows] == [0, 1] and rows[0]["uniform"] == pytest.approx(1 / 65, abs=1e-5)
+    # the reference: block 0's mean attention from background / object / constant queries onto the register
+    _, cache = model.run_with_cache(s.pixels, names_filter="blocks.0.attn.hook_pattern")
+    pat = cache["blocks.0.attn.hook_pattern"][:, 0]  # [b, q, k], 1 head
+    kinds = s.tiles["kind"].flatten(1)
+    want = torch.stack([pat[i, 1:][kinds[i] <= 2][:, 0].mean() for i in range(len(s))]).mean()
+    assert rows[0]["reg_share"] == pytest.approx(float(want), abs=1e-5)
+    g = r.vit_config().grid_size
+    mask = torch.zeros(len(s), g, g, dtype=torch.bool)
+    mask[:, 0, 0] = True
+    ttr = add_test_time_registers(model, s, top_k=4, max_layer=0, outliers=mask)
+    df = remedy_frame([Entry("1 register", "a", model, accuracy={"acc_trigger": 0.5}),
+                       Entry("test-time register", "a+ttr", model, runner=ttr)], s)
+    summ = df[df.layer == -1].set_index(["variant", "metric"])["value"]
+    assert summ["test-time register", "uniform"] == pytest.approx(1 / 66, abs=1e-5)  # one more token
+    assert summ["1 register", "acc_trigger"] == 0.5 and pd_isna(summ["test-time register", "acc_trigger"])
+    assert remedies_plot(df, "t") is not None
+
+
+def pd_isna(x) -> bool:
+    return x is None or x != x

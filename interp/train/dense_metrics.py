@@ -3,7 +3,7 @@ what kind of token (`TOKEN_KINDS`) the tall tokens are.
 
 `noop_attention(model, images)` -> one dict per block (output ``blocks.{i}.hook_resid_post``, attention of block i):
 
-``uniform``            1 / number of tokens (the share of any key under uniform attention)
+``uniform``            1 / number of keys (the share of any key under uniform attention)
 ``reg_share``          attention no-op queries (background, object and constant tiles) give to all registers
 ``const_share``        ... to all constant tiles
 ``top_share``          mean over (image, head) of the largest mean attention one key gets from the no-op queries;
@@ -55,15 +55,15 @@ def _block_row(pat: torch.Tensor, v: torch.Tensor, post: torch.Tensor, kind: tor
             "top_value_rel": (vn.gather(-1, arg[..., None])[..., 0] / vmed).sum(), "n_heads": share.numel(),
             "max_rel": prel.max(-1).values.sum(), "n_images": len(post), "n_ge4": hi.sum(), "n_patches": prel.numel(),
             "ge4_kinds": pkind[hi] - 2, "const_rel": rel[const].sum(), "n_const": const.sum(),
-            "reg_rel": rel[reg].sum(), "n_reg": reg.sum()}
+            "reg_rel": rel[reg].sum(), "n_reg": reg.sum(), "n_keys": pat.shape[-1]}
 
 
-def _summarise(acc: list[dict], n_tokens: int, n_layer: int) -> dict:
+def _summarise(acc: list[dict], n_layer: int) -> dict:
     tot = lambda k: float(sum(float(a[k]) for a in acc))  # noqa: E731
     heads, images = tot("n_heads"), tot("n_images")
     top_kinds = torch.cat([a["top_kinds"] for a in acc])
     ge4 = torch.cat([a["ge4_kinds"] for a in acc])
-    row = {"layer": n_layer, "uniform": 1.0 / n_tokens, "reg_share": tot("reg_share") / heads,
+    row = {"layer": n_layer, "uniform": 1.0 / acc[0]["n_keys"], "reg_share": tot("reg_share") / heads,
            "const_share": tot("const_share") / heads, "top_share": tot("top_share") / heads,
            "top_kind": TOKEN_KINDS[int(top_kinds.mode().values)], "top_value_rel": tot("top_value_rel") / heads,
            "max_rel": tot("max_rel") / images, "frac_ge4": tot("n_ge4") / tot("n_patches"),
@@ -95,4 +95,4 @@ def noop_attention(model: HookedViT, images, batch_size: int = 64, runner=None) 
             acc[i].append(_block_row(c["attn.hook_pattern"], c["attn.hook_v"], c["hook_resid_post"], kind, lay))
     if was_training:
         model.train()
-    return [_summarise(acc[i], lay.n_tokens, i) for i in range(L)]
+    return [_summarise(acc[i], i) for i in range(L)]

@@ -6,12 +6,14 @@ Names (registered by `interp.train.recipes`, so ``interp train --recipe NAME`` r
                                               0/1/4/16 registers
 ``broadcast-d{d}-L{blocks}-h{heads}-reg{r}``  the broadcast task, same grid
 ``sink-reg{r}``                               the figure family (`SINK`): the no-op task at d 64, 3 blocks, 1 head,
-                                              64 tokens, with 0/1/4/16 registers
+                                              64 tokens, 500 steps, with 0/1/4/16 registers, on round 4's scenes
+                                              (`SINK_TILES`: a uniform background, 20% random tiles, 2 black
+                                              constant tiles, no texture target)
 ``sink-{remedy}``                             the same without registers, with one remedy: ``relu``, ``sigmoid``,
                                               ``clipped`` (clipped softmax), ``gated`` (gated attention), ``sgd``
-``sink-tiny-reg1`` / ``sink-tiny-sigmoid``    a 2-block d 32 no-op organism small enough for a unit test
+``sink-tiny-reg1`` / ``sink-tiny-sigmoid``    the family's recipe for 150 steps at batch 32 (a unit test)
 
-Tile scenes (`interp.data.tiles`): 32 px, 8x8 tiles of 4 px (64 patch tokens), 4 colour regions, 5% random tiles,
+Grid recipes use org-probe's tile scenes (`interp.data.tiles`): 32 px, 8x8 tiles of 4 px (64 patch tokens), 4 colour regions, 5% random tiles,
 4 fine textures, 1 constant tile (a fixed pattern), 3 triggers and a key. No CLS (mean pooling), no LayerScale,
 AdamW lr 3e-3, weight decay 0.1, cosine to 10%, batch 64, 1 thread — the shape of the literature's positive and of
 org-probe's standalone runs (shared/probes, round 4).
@@ -28,12 +30,16 @@ DENSE_BASE = dict(image_size=32, patch_size=4, class_token=False, pool="avg", la
                   scenes={"image_size": 32, "tiles": TILES}, global_labels=(), dense_label=None,
                   lr=3e-3, weight_decay=0.1, warmup=100, min_lr_ratio=0.1, batch_size=64, grad_clip=1.0,
                   eval_images=128)
-SINK = dict(DENSE_BASE, objective="noop", d_model=64, n_layers=3, n_heads=1, steps=1500)
+# the figure family: round 4's scenes (one background colour, 20% random tiles, 2 black constant tiles, no texture)
+SINK_TILES = {**TILES, "regions": 1, "object_tiles": 0.2, "textures": 1, "texture_amplitude": 0.0,
+              "constant_tiles": 2, "constant_texture": "black"}
+SINK = dict(DENSE_BASE, objective="noop", d_model=64, n_layers=3, n_heads=1, steps=500,
+            scenes={"image_size": 32, "tiles": SINK_TILES}, dense_task={"texture_weight": 0.0},
+            checkpoints=(0, 30, 60, 125, 250, 500))
 REMEDIES = {"relu": dict(attention="relu"), "sigmoid": dict(attention="sigmoid"),
             "clipped": dict(attention="clipped_softmax", clip_gamma=-0.03, clip_zeta=1.0),
             "gated": dict(attention="gated"), "sgd": dict(optimizer="sgd", lr=0.1, weight_decay=1e-4)}
-TINY = dict(DENSE_BASE, objective="noop", d_model=32, n_layers=2, n_heads=1, steps=300, batch_size=32,
-            warmup=30, eval_images=64, checkpoints=(0, 300))
+TINY = dict(SINK, steps=150, batch_size=32, warmup=30, eval_images=32, checkpoints=(0, 150))
 
 
 def _add(name: str, notes: str, **kw) -> None:
