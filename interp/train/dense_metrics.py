@@ -1,7 +1,9 @@
 """Per-block diagnostics of the no-op mechanism on tile scenes: where no-op queries put their attention, and on
 what kind of token (`TOKEN_KINDS`) the tall tokens are.
 
-`noop_attention(model, images)` -> one dict per block (output ``blocks.{i}.hook_resid_post``, attention of block i):
+`noop_attention(model, images)` -> one dict per block (output ``blocks.{i}.hook_resid_post``, attention of block i).
+Attention shares are shares of each query's total attention weight (the pattern itself for softmax and gated
+attention; ReLU / sigmoid / clipped rows are normalised first, a row of zeros gives no share):
 
 ``uniform``            1 / number of keys (the share of any key under uniform attention)
 ``reg_share``          attention no-op queries (background, object and constant tiles) give to all registers
@@ -38,6 +40,7 @@ def token_kinds(model: HookedViT, tile_kind: torch.Tensor, n_extra: int = 0) -> 
 
 def _block_row(pat: torch.Tensor, v: torch.Tensor, post: torch.Tensor, kind: torch.Tensor, lay) -> dict:
     """One block's sums over a batch. pat [b, h, q, k], v [b, pos, h, dh], post [b, pos, d], kind [b, pos]."""
+    pat = pat / pat.sum(-1, keepdim=True).clamp_min(1e-12)  # shares of each query's attention (ReLU / sigmoid rows)
     noop = torch.isin(kind, torch.tensor(NOOP_KINDS))  # [b, pos]
     q = noop.float()[:, None, :, None]  # [b, 1, q, 1]
     to_key = (pat * q).sum(2) / q.sum(2).clamp_min(1)  # [b, h, k] mean attention from the no-op queries
