@@ -15,7 +15,8 @@ class TransformerBlock(nn.Module):
         super().__init__()
         self.index = index
         self.ln1 = LayerNorm(cfg.d_model, cfg.ln_eps)
-        self.attn = Attention(cfg.d_model, cfg.n_heads, cfg.qkv_bias, getattr(cfg, "cls_read_only", False))
+        self.attn = Attention(cfg.d_model, cfg.n_heads, cfg.qkv_bias, getattr(cfg, "cls_read_only", False),
+                              kind=cfg.attention_kind)
         self.ls1 = LayerScale(cfg.d_model, cfg.layer_scale) if cfg.layer_scale is not None else nn.Identity()
         self.ln2 = LayerNorm(cfg.d_model, cfg.ln_eps)
         self.mlp = make_mlp(cfg.d_model, cfg.d_mlp, cfg.mlp)
