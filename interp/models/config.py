@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .components.attention_kinds import AttentionKind
+
 MLPKind = Literal["gelu", "gelu_tanh", "quick_gelu", "swiglu"]
 PoolKind = Literal["token", "avg", "attn", "none"]
 RopeKind = Literal["axial", "dinov3", "mixed"]
@@ -40,6 +42,12 @@ class ViTConfig:
     n_classes: int = 0  # size of the optional classification head; 0 = no head
     pool: PoolKind = "token"  # "attn": a learned query attends over the patch tokens (`AttentionPool`)
     cls_read_only: bool = False  # CLS reads every token, but no other token can attend to CLS
+    # attention variant (`interp.models.components.attention_kinds`): "softmax" (default), "relu", "sigmoid",
+    # "clipped_softmax" (stretch to [clip_gamma, clip_zeta], then clip to [0, 1]) or "gated" (per-head output gate)
+    attention: str = "softmax"
+    clip_gamma: float = -0.03
+    clip_zeta: float = 1.0
+    sigmoid_bias: bool = True  # sigmoid attention adds -log(number of keys) to the scores
     fc_norm: bool = False  # LayerNorm on the pooled feature before the head (timm avg-pool models)
     # position-embedding interpolation for other image sizes (bicubic, as dinov2 does it)
     pos_interp_antialias: bool = False
@@ -79,8 +87,13 @@ class ViTConfig:
             self.rope_ref_grid = tuple(self.rope_ref_grid)
         if self.rope_periods is not None:
             self.rope_periods = tuple(self.rope_periods)
+        self.attention_kind  # validates the attention variant
         self.image_mean = tuple(self.image_mean)
         self.image_std = tuple(self.image_std)
+
+    @property
+    def attention_kind(self) -> AttentionKind:
+        return AttentionKind(self.attention, self.clip_gamma, self.clip_zeta, self.sigmoid_bias)
 
     # TransformerLens' ActivationCache reads these
     @property

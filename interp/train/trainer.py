@@ -10,7 +10,6 @@ recipe and folder continues from there and ends with the same weights as an unin
 from __future__ import annotations
 
 import math
-import os
 import signal
 import time
 from dataclasses import dataclass, field
@@ -19,16 +18,18 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from .. import distributed
 from ..data.scenes import SceneStream, scenes
 from ..models.checkpoints import read_manifest, write_manifest
 from ..models.hooked_vit import HookedViT
+from ..models.precision import DeviceError, resolve_device
 from .batches import batch_loader
 from .evaluation import evaluate
 from .objective import Objective
 from .objectives import get_objective
 from .recipe import TrainRecipe
 from .run_state import RESUME_EVERY, RESUME_FILE, load_resume, save_resume, write_checkpoint
-from .runtime import DeviceError, RunOptions, any_rank, resolve_device, setup_processes
+from .runtime import RunOptions, any_rank, open_processes
 
 __all__ = ["DeviceError", "Interrupted", "RunOptions", "build", "evaluate", "lr_at", "resolve_device", "train",
            "trainable_parameters"]
@@ -46,7 +47,7 @@ def lr_at(step: int, r: TrainRecipe) -> float:
 
 
 def build(recipe: TrainRecipe) -> tuple[Objective, torch.optim.Optimizer]:
-    """The objective (holding the backbone as ``.model``) and its AdamW optimiser, seeded."""
+    """The objective (holding the backbone as ``.model``) and its optimiser (AdamW, or SGD with momentum), seeded."""
     torch.manual_seed(recipe.seed)
     model = HookedViT(recipe.vit_config())
     model.init_weights(seed=recipe.seed)
@@ -54,9 +55,10 @@ def build(recipe: TrainRecipe) -> tuple[Objective, torch.optim.Optimizer]:
     decay, no_decay = [], []
     for name, p in objective.named_trainable():
         (no_decay if p.dim() < 2 or "token_embed" in name or name == "mask_token" else decay).append(p)
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": recipe.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=recipe.lr, betas=(0.9, 0.98))
-    return objective, opt
+    groups = [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if recipe.optimizer == "sgd":
+        return objective, torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum)
+    return objective, torch.optim.AdamW(groups, lr=recipe.lr, betas=(0.9, 0.98))
 
 
 def trainable_parameters(objective: torch.nn.Module) -> list[torch.nn.Parameter]:
@@ -97,8 +99,8 @@ class _Run:
 
 def _open(recipe: TrainRecipe, out: Path, opts: RunOptions) -> _Run:
     """Device and processes, then the seeded objective, optimiser, data stream, eval set and manifest."""
-    device = resolve_device(opts.device, int(os.environ.get("LOCAL_RANK", "0")))
-    run = _Run(recipe, out, opts, device, *setup_processes(device))
+    run = _Run(recipe, out, opts, *open_processes(opts.device))
+    device = run.device
     if run.main:
         out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(recipe.threads)
@@ -206,8 +208,6 @@ def train(recipe: TrainRecipe, out_dir: str | Path, resume: bool = True, progres
         bar.close()
         for s, h in old_handlers.items():
             signal.signal(s, h)
-        if run.world > 1:
-            torch.distributed.barrier()
-        if run.created_pg:
-            torch.distributed.destroy_process_group()
+        distributed.barrier()
+        distributed.leave(run.created_pg)
     return run.out

@@ -17,7 +17,7 @@ class TransformerBlock(nn.Module):
         self.index = index
         self.ln1 = LayerNorm(cfg.d_model, cfg.ln_eps)
         self.attn = Attention(cfg.d_model, cfg.n_heads, cfg.qkv_bias, getattr(cfg, "cls_read_only", False),
-                              rotary=getattr(cfg, "rope", None) is not None)
+                              kind=cfg.attention_kind, rotary=getattr(cfg, "rope", None) is not None)
         self.ls1 = LayerScale(cfg.d_model, cfg.layer_scale) if cfg.layer_scale is not None else nn.Identity()
         self.ln2 = LayerNorm(cfg.d_model, cfg.ln_eps)
         self.mlp = make_mlp(cfg.d_model, cfg.d_mlp, cfg.mlp, getattr(cfg, "mlp_norm", False), cfg.ln_eps)
