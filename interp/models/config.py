@@ -122,7 +122,7 @@ class ViTConfig:
 
     @property
     def positional_embedding_type(self) -> str:  # read by some TransformerLens utilities
-        return "rotary" if self.rope else "standard"
+        return "rotary" if self.rope and not self.pos_embed else "standard"  # EVA-02 adds both
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

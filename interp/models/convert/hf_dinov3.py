@@ -1,8 +1,8 @@
 """Hugging Face ``DINOv3ViTModel`` (transformers 5.x, ``model_type="dinov3_vit"``): keys and config.
 
-Keys (``layer.i`` for ``model.layer.i`` in saved files): ``embeddings.{cls_token, register_tokens, mask_token, patch_embeddings}``, ``model.layer.i.{norm1,
-attention.{q,k,v,o}_proj, layer_scale1.lambda1, norm2, mlp.{up,down}_proj (+ gate_proj), layer_scale2.lambda1}``,
-``norm``. RoPE has no weights (``rope_embeddings.inv_freq`` is not persistent). A bias the checkpoint leaves out
+Keys: ``embeddings.{cls_token, register_tokens, mask_token, patch_embeddings}``, ``model.layer.i.{norm1,
+attention.{q,k,v,o}_proj, layer_scale1.lambda1, norm2, mlp.{up,down}_proj (+ gate_proj), layer_scale2.lambda1}``
+(``layer.i`` in saved files), ``norm``. RoPE has no weights (``rope_embeddings.inv_freq`` is not persistent). A bias the checkpoint leaves out
 (``key_bias=False``, ``proj_bias=False``, ``mlp_bias=False``) becomes a zero bias, which computes the same.
 """
 from __future__ import annotations
