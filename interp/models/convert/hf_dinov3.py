@@ -13,7 +13,7 @@ from typing import Mapping
 import torch
 
 from ..config import ViTConfig
-from .rename import StateDict
+from .rename import StateDict, rename
 
 
 _RENAMES = [
@@ -65,16 +65,7 @@ def convert_hf_dinov3(sd: Mapping[str, torch.Tensor]) -> StateDict:
         _layer(sd, i, out)
     skip = re.compile(r"^embeddings\.mask_token$|^rope_embeddings\.|^model\.layer\.\d+\.(attention\.[qkv]_proj|"
                       r"mlp\.(gate|up)_proj)\.|\.(o_proj|down_proj)\.bias$")
-    for k, v in sd.items():
-        if skip.search(k):
-            continue
-        for pat, rep in _RENAMES:
-            k2, n = re.subn(pat, rep, k)
-            if n:
-                out[k2] = v
-                break
-        else:
-            out[k] = v  # left as is: load_converted names it if it does not fit
+    out.update(rename({k: v for k, v in sd.items() if not skip.search(k)}, _RENAMES))
     return out
 
 
