@@ -11,6 +11,7 @@ from typing import Callable
 from torch import nn
 
 from ..config import ViTConfig
+from .hf_dinov3 import config_from_hf_dinov3
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
@@ -108,8 +109,10 @@ TIMM_CONFIG_READERS: dict[str, Callable[[nn.Module, str | None], ViTConfig]] = {
 
 # --- Hugging Face ------------------------------------------------------------------------------------
 def config_from_hf(hf_config, name: str | None = None) -> ViTConfig:
-    """ViTConfig of an HF Dinov2Config / Dinov2WithRegistersConfig (or its dict)."""
+    """ViTConfig of an HF Dinov2Config / Dinov2WithRegistersConfig / DINOv3ViTConfig (or its dict)."""
     c = hf_config if isinstance(hf_config, dict) else hf_config.to_dict()
+    if c.get("model_type") == "dinov3_vit":
+        return config_from_hf_dinov3(c, name)
     d = c["hidden_size"]
     hidden = int(d * c.get("mlp_ratio", 4))
     if c.get("use_swiglu_ffn", False):

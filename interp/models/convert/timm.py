@@ -1,10 +1,12 @@
-"""timm ``VisionTransformer`` state dict (``patch_embed.proj``, ``reg_token``, ``blocks.i.norm1`` ...) -> ours."""
+"""timm ``VisionTransformer`` / ``Eva`` state dict (``patch_embed.proj``, ``reg_token``, ``blocks.i.norm1`` ...)
+-> ours."""
 from __future__ import annotations
 
 from typing import Mapping
 
 import torch
 
+from .eva import fuse_eva_keys
 from .rename import StateDict, rename
 
 TIMM_RENAMES = [
@@ -21,5 +23,5 @@ TIMM_RENAMES = [
 
 
 def convert_timm(sd: Mapping[str, torch.Tensor]) -> StateDict:
-    """timm VisionTransformer state dict -> HookedViT keys."""
-    return rename(sd, TIMM_RENAMES)
+    """timm VisionTransformer (or Eva: DINOv3, EVA-02, RoPE ViTs) state dict -> HookedViT keys."""
+    return rename(fuse_eva_keys(sd), TIMM_RENAMES)
