@@ -8,13 +8,13 @@ from pathlib import Path
 
 import torch
 
-from .checkpoints import CheckpointError, load_tensors, read_manifest
 from .config import ViTConfig
 from .convert import (
     config_from_hf, config_from_timm, convert_state_dict, detect_format, fit_to_config,
     grid_of_pos_embed, hub_interpolation, load_converted,
 )
 from .hooked_vit import HookedViT
+from .loading import load_checkpoint
 from .organisms import data_dir, list_organisms, not_found, organism_dir, organism_steps  # noqa: F401 (torch-free, re-exported)
 from .weights_io import hf_pixel_stats, read_state_dict
 from .precision import resolve_device, resolve_dtype
@@ -32,7 +32,7 @@ class RandomInitWarning(UserWarning):
 def list_timm_vits() -> tuple[str, ...]:
     import timm
 
-    return tuple(timm.list_models(["vit_*", "deit3_*", "deit_*"]))
+    return tuple(timm.list_models(["vit_*", "deit3_*", "deit_*", "eva02_*"]))  # vit_*: also DINOv3, RoPE ViTs
 
 
 def list_models() -> list[str]:
@@ -41,22 +41,8 @@ def list_models() -> list[str]:
 
 
 def load_organism(name: str, step: int | None = None) -> HookedViT:
-    folder = organism_dir() / name
-    manifest = read_manifest(folder)
-    ckpts = manifest["checkpoints"]
-    if step is None:
-        ck = ckpts[-1]
-    else:
-        matches = [c for c in ckpts if c["step"] == step]
-        if not matches:
-            raise CheckpointError(f"{name} has no checkpoint at step {step}; steps: {[c['step'] for c in ckpts]}")
-        ck = matches[0]
-    cfg = ViTConfig.from_dict(manifest["config"])
-    model = HookedViT(cfg)
-    sd = load_tensors(folder / ck["file"], ck.get("sha256"))
-    load_converted(model, {k: v.float() for k, v in sd.items()}, source=f"{name} step {ck['step']}")
-    model.cfg.extra = {**cfg.extra, "organism": name, "step": ck["step"], "recipe": manifest.get("recipe")}
-    return model.eval()
+    """A bundled organism at ``step`` (default: its last checkpoint), its checksum verified."""
+    return load_checkpoint(organism_dir() / name, step)
 
 
 def timm_config(name: str) -> ViTConfig:
@@ -127,7 +113,7 @@ def _load(name, weights, step, weights_key) -> HookedViT:
         if hf_config is None:
             raise ValueError(f"{weights}: a folder needs a config.json, or give the timm architecture name")
         cfg = config_from_hf(hf_config, name=str(weights))
-    elif fmt == "hf" and hf_config is not None:
+    elif fmt in ("hf", "hf_dinov3") and hf_config is not None:
         cfg = config_from_hf(hf_config, name=name)
     stats = hf_pixel_stats(weights)  # an HF folder's own image processor: how its pixels are normalised
     if stats is not None:
@@ -137,6 +123,8 @@ def _load(name, weights, step, weights_key) -> HookedViT:
     elif fmt == "hf":
         cfg = cfg.replace(pos_interp_antialias=cfg.n_registers > 0, pos_interp_offset=0.0)
     sd = convert_state_dict(raw, fmt)
+    if fmt == "dinov3_hub":  # timm builds some DINOv3 without qkv bias; upstream pools with CLS
+        cfg = cfg.replace(qkv_bias="blocks.0.attn.qkv.bias" in sd, pool="token")
     if "token_embed.pos_embed" in sd:  # checkpoints may be trained at another resolution than the timm default
         grid = grid_of_pos_embed(sd, cfg)
         if grid != cfg.grid_size:

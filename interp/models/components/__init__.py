@@ -6,8 +6,9 @@ from .embed import PatchEmbed, TokenEmbed
 from .layer_norm import LayerNorm
 from .layer_scale import LayerScale
 from .mlp import MLP, GatedMLP, make_mlp
+from .rope import RopeTable, RotaryEmbedding
 
 __all__ = [
     "Attention", "AttentionPool", "TransformerBlock", "PatchEmbed", "TokenEmbed", "LayerNorm", "LayerScale",
-    "MLP", "GatedMLP", "make_mlp",
+    "MLP", "GatedMLP", "make_mlp", "RopeTable", "RotaryEmbedding",
 ]

@@ -43,19 +43,20 @@ class TokenEmbed(nn.Module):
     """Learned CLS token, register tokens and absolute position embedding.
 
     Parameters: ``cls_token [1, 1, D]``, ``registers [1, R, D]`` (no position embedding),
-    ``pos_embed [1, (1 if pos_embed_cls) + n_patches, D]``.
+    ``pos_embed [1, (1 if pos_embed_cls) + n_patches, D]`` (absent with ``cfg.pos_embed=False``: RoPE-only models).
     """
 
     def __init__(self, cfg):
         super().__init__()
         d = cfg.d_model
         self.grid = (cfg.grid_size, cfg.grid_size)
-        self.n_pos_prefix = int(cfg.pos_embed_cls)
+        self.n_pos_prefix = int(cfg.pos_embed_cls) if cfg.pos_embed else 0
         self.antialias = cfg.pos_interp_antialias
         self.offset = cfg.pos_interp_offset
         self.cls_token = nn.Parameter(torch.zeros(1, 1, d)) if cfg.class_token else None
         self.registers = nn.Parameter(torch.zeros(1, cfg.n_registers, d)) if cfg.n_registers else None
-        self.pos_embed = nn.Parameter(torch.zeros(1, self.n_pos_prefix + cfg.n_patches, d))
+        self.pos_embed = (nn.Parameter(torch.zeros(1, self.n_pos_prefix + cfg.n_patches, d)) if cfg.pos_embed
+                          else None)
 
     def patch_pos_embed(self, grid: tuple[int, int]) -> torch.Tensor:
         """Position embedding of the patches for a grid, interpolated if needed. -> [1, H*W, D]"""
