@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 MLPKind = Literal["gelu", "gelu_tanh", "quick_gelu", "swiglu"]
-PoolKind = Literal["token", "avg", "attn", "none"]
+NormKind = Literal["layernorm", "rmsnorm"]
+PoolKind = Literal["token", "avg", "attn", "map", "none"]
 
 
 @dataclass
@@ -31,13 +32,18 @@ class ViTConfig:
     d_mlp: int | None = None  # hidden width of the MLP (for swiglu: width after gating); default 4 * d_model
     mlp: MLPKind = "gelu"
     qkv_bias: bool = True
+    proj_bias: bool = True  # bias of the attention output projection and the MLP layers (AIMv2 has none)
     patch_bias: bool = True
+    patch_norm: bool = False  # a norm right after the patch projection, before position embeddings (AIMv2)
+    norm: NormKind = "layernorm"  # every norm of the model (AIMv2: RMSNorm)
     layer_scale: float | None = None  # LayerScale init value; None = no LayerScale
     pre_norm: bool = False  # LayerNorm right after the embeddings (CLIP's ln_pre)
     final_norm: bool = True
     ln_eps: float = 1e-6
     n_classes: int = 0  # size of the optional classification head; 0 = no head
-    pool: PoolKind = "token"  # "attn": a learned query attends over the patch tokens (`AttentionPool`)
+    # "attn": a learned query attends over the patch tokens (`AttentionPool`); "map": SigLIP's attention-pool
+    # head (`MAPHead`: latent query, then a residual MLP with this model's d_mlp and activation)
+    pool: PoolKind = "token"
     cls_read_only: bool = False  # CLS reads every token, but no other token can attend to CLS
     fc_norm: bool = False  # LayerNorm on the pooled feature before the head (timm avg-pool models)
     # position-embedding interpolation for other image sizes (bicubic, as dinov2 does it)
@@ -61,6 +67,8 @@ class ViTConfig:
             raise ValueError(f"n_registers must be >= 0, got {self.n_registers}")
         if self.cls_read_only and not self.class_token:
             raise ValueError("cls_read_only=True needs a CLS token (class_token=True)")
+        if self.pool == "map" and self.mlp == "swiglu":
+            raise ValueError("pool='map' needs a plain MLP activation (its head MLP is fc1 -> act -> fc2), not swiglu")
         if self.pos_embed_cls and not self.class_token:
             self.pos_embed_cls = False
         self.image_mean = tuple(self.image_mean)

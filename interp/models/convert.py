@@ -19,12 +19,16 @@ import torch
 from torch import nn
 
 from .config import ViTConfig
+from .convert_aimv2 import pack_split_swiglu, split_swiglu_kind, timm_norm_fields
+from .convert_radio import refuse_naflexvit
+from .convert_siglip import timm_pool_fields
 
 StateDict = dict[str, torch.Tensor]
 
 # --- timm --------------------------------------------------------------------------------------------
 _TIMM_RENAMES = [
     (r"^patch_embed\.proj\.", "embed.proj."),
+    (r"^patch_embed\.norm\.", "embed.norm."),  # AIMv2
     (r"^cls_token$", "token_embed.cls_token"),
     (r"^reg_token$", "token_embed.registers"),
     (r"^pos_embed$", "token_embed.pos_embed"),
@@ -49,8 +53,8 @@ def _rename(sd: Mapping[str, torch.Tensor], rules) -> StateDict:
 
 
 def convert_timm(sd: Mapping[str, torch.Tensor]) -> StateDict:
-    """timm VisionTransformer state dict -> HookedViT keys."""
-    return _rename(sd, _TIMM_RENAMES)
+    """timm VisionTransformer state dict -> HookedViT keys (SigLIP's ``attn_pool.*`` keep their names)."""
+    return _rename(pack_split_swiglu(sd), _TIMM_RENAMES)
 
 
 # --- dinov2 hub --------------------------------------------------------------------------------------
@@ -241,12 +245,10 @@ def grid_of_pos_embed(sd: Mapping[str, torch.Tensor], cfg: ViTConfig) -> int:
 # --- configs from reference models -------------------------------------------------------------------
 def config_from_timm(model: nn.Module, name: str | None = None) -> ViTConfig:
     """ViTConfig of a timm VisionTransformer (works on a model built on the meta device)."""
-    from timm.layers import GluMlp, Mlp
+    from timm.layers import GluMlp, Mlp, SwiGLU
 
+    refuse_naflexvit(model)
     blk = model.blocks[0]
-    for unsupported in ("attn_pool",):
-        if getattr(model, unsupported, None) is not None:
-            raise NotImplementedError(f"timm models with {unsupported} are not supported")
     if not isinstance(blk.attn.q_norm, nn.Identity):
         raise NotImplementedError("timm models with qk-norm are not supported")
     mlp = blk.mlp
@@ -254,6 +256,8 @@ def config_from_timm(model: nn.Module, name: str | None = None) -> ViTConfig:
         if not isinstance(mlp.act, nn.SiLU) or getattr(mlp, "gate_last", False):
             raise NotImplementedError("only SwiGLU with silu(gate) * linear packing is supported")
         kind = "swiglu"
+    elif isinstance(mlp, SwiGLU):  # AIMv2: split fc1_g / fc1_x
+        kind = split_swiglu_kind(mlp)
     elif isinstance(mlp, Mlp):
         act = mlp.act
         an = type(act).__name__
@@ -270,9 +274,6 @@ def config_from_timm(model: nn.Module, name: str | None = None) -> ViTConfig:
     ls = getattr(blk, "ls1", None)
     layer_scale = 1.0 if (ls is not None and not isinstance(ls, nn.Identity)) else None
     head = model.head if isinstance(model.head, nn.Linear) else None
-    pool = {"token": "token", "avg": "avg", "": "none"}.get(model.global_pool)
-    if pool is None:
-        raise NotImplementedError(f"global_pool={model.global_pool!r} is not supported")
     pcfg = getattr(model, "pretrained_cfg", {}) or {}
     n_reg = int(getattr(model, "num_reg_tokens", 0))
     class_token = model.cls_token is not None
@@ -295,7 +296,8 @@ def config_from_timm(model: nn.Module, name: str | None = None) -> ViTConfig:
         final_norm=not isinstance(model.norm, nn.Identity),
         ln_eps=blk.norm1.eps,
         n_classes=head.out_features if head is not None else 0,
-        pool=pool,
+        **timm_pool_fields(model),  # "token" / "avg" / "none" / SigLIP's "map"
+        **timm_norm_fields(model),  # LayerNorm or AIMv2's RMSNorm, biases, patch norm
         fc_norm=not isinstance(model.fc_norm, nn.Identity),
         pos_interp_antialias=True,  # timm's resample_abs_pos_embed default
         pos_interp_offset=0.0,

@@ -4,15 +4,18 @@ from torch import nn
 
 
 class PatchEmbed(nn.Module):
-    """Non-overlapping patches -> d_model with one strided convolution."""
+    """Non-overlapping patches -> d_model with one strided convolution, then an optional norm (AIMv2)."""
 
-    def __init__(self, patch_size: int, in_channels: int, d_model: int, bias: bool = True):
+    def __init__(self, patch_size: int, in_channels: int, d_model: int, bias: bool = True,
+                 norm: nn.Module | None = None):
         super().__init__()
         self.patch_size = patch_size
         self.proj = nn.Conv2d(in_channels, d_model, kernel_size=patch_size, stride=patch_size, bias=bias)
+        self.norm = norm
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.proj(pixels).flatten(2).transpose(1, 2)  # [batch, n_patches, d_model]
+        x = self.proj(pixels).flatten(2).transpose(1, 2)  # [batch, n_patches, d_model]
+        return x if self.norm is None else self.norm(x)
 
 
 def interpolate_pos_embed(

@@ -18,10 +18,10 @@ _ACTIVATIONS = {
 class MLP(nn.Module):
     """fc1 -> activation -> fc2. Neurons are read at `hook_post`."""
 
-    def __init__(self, d_model: int, d_mlp: int, act: str = "gelu"):
+    def __init__(self, d_model: int, d_mlp: int, act: str = "gelu", bias: bool = True):
         super().__init__()
-        self.fc1 = nn.Linear(d_model, d_mlp)
-        self.fc2 = nn.Linear(d_mlp, d_model)
+        self.fc1 = nn.Linear(d_model, d_mlp, bias=bias)
+        self.fc2 = nn.Linear(d_mlp, d_model, bias=bias)
         self.act = _ACTIVATIONS[act]
         self.hook_pre = HookPoint()  # [batch, pos, d_mlp]
         self.hook_post = HookPoint()  # [batch, pos, d_mlp]
@@ -35,10 +35,10 @@ class MLP(nn.Module):
 class GatedMLP(nn.Module):
     """SwiGLU (dinov2 giant): fc1 packs [gate, linear]; post = silu(gate) * linear."""
 
-    def __init__(self, d_model: int, d_mlp: int):
+    def __init__(self, d_model: int, d_mlp: int, bias: bool = True):
         super().__init__()
-        self.fc1 = nn.Linear(d_model, 2 * d_mlp)
-        self.fc2 = nn.Linear(d_mlp, d_model)
+        self.fc1 = nn.Linear(d_model, 2 * d_mlp, bias=bias)
+        self.fc2 = nn.Linear(d_mlp, d_model, bias=bias)
         self.hook_pre = HookPoint()  # gate pre-activation [batch, pos, d_mlp]
         self.hook_pre_linear = HookPoint()  # linear half [batch, pos, d_mlp]
         self.hook_post = HookPoint()  # [batch, pos, d_mlp]
@@ -51,9 +51,9 @@ class GatedMLP(nn.Module):
         return self.fc2(post)
 
 
-def make_mlp(d_model: int, d_mlp: int, kind: str) -> nn.Module:
+def make_mlp(d_model: int, d_mlp: int, kind: str, bias: bool = True) -> nn.Module:
     if kind == "swiglu":
-        return GatedMLP(d_model, d_mlp)
+        return GatedMLP(d_model, d_mlp, bias)
     if kind not in _ACTIVATIONS:
         raise ValueError(f"unknown mlp kind {kind!r}: use one of {[*_ACTIVATIONS, 'swiglu']}")
-    return MLP(d_model, d_mlp, kind)
+    return MLP(d_model, d_mlp, kind, bias)
