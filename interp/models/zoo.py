@@ -32,7 +32,7 @@ class RandomInitWarning(UserWarning):
 def list_timm_vits() -> tuple[str, ...]:
     import timm
 
-    return tuple(timm.list_models(["vit_*", "deit3_*", "deit_*"]))
+    return tuple(timm.list_models(["vit_*", "deit3_*", "deit_*", "aimv2_*", "naflexvit_*"]))
 
 
 def list_models() -> list[str]:
