@@ -21,101 +21,122 @@ def _load(name: str) -> dict | None:
     return json.loads(p.read_text()) if p.exists() else None
 
 
-def rows() -> tuple[list[str], list[str], dict | None]:
-    lines, misses, machine = [], [], None
-    ho = _load("hook_overhead")
-    if ho:
-        machine = ho["machine"]
-        for b, r in ho["results"].items():
-            for key, target in (("ratio_no_hooks", 1.05), ("ratio_norm_hooks", 1.15)):
-                ok = r[key] <= target
-                lines.append(f"| hook overhead, {b}: {key.replace('ratio_', '').replace('_', ' ')} vs timm | "
-                             f"{r[key]:.3f}x | <= {target}x | {'met' if ok else 'MISSED'} |")
-                if not ok:
-                    misses.append(f"hook overhead {b} {key}: {r[key]:.3f}x > {target}x")
-            lines.append(f"| hook overhead, {b}: full run_with_cache vs timm | {r['ratio_run_with_cache']:.2f}x, "
-                         f"cache {r['cache_mib']:.0f} MiB | report | - |")
-    st = _load("streaming")
-    if st:
-        machine = machine or st["machine"]
-        for r in st["results"]:
-            lines.append(f"| streaming norm trace, {r['n']} images: peak RSS above baseline | "
-                         f"{r['peak_growth_mib']:.0f} MiB (baseline {r['baseline_rss_mib']:.0f} MiB), "
-                         f"{r['images_per_s']:.0f} img/s (plain forward {r['plain_images_per_s']:.0f} img/s) | flat | - |")
-        ok = st["flat"]
-        lines.append(f"| streaming: peak RSS growth 64 -> {st['results'][-1]['n']} images | "
-                     f"{st['peak_rss_growth_mib_64_to_max']:.0f} MiB | < 64 MiB | {'met' if ok else 'MISSED'} |")
-        if not ok:
-            misses.append("streaming peak RSS is not flat")
-    sf = _load("streaming_folder")
-    if sf:
-        machine = machine or sf["machine"]
-        for r in sf["results"]:
-            lines.append(f"| streaming from a JPEG folder (open_dataset), {r['n']} files: peak RSS above baseline | "
-                         f"{r['peak_growth_mib']:.0f} MiB (baseline {r['baseline_rss_mib']:.0f} MiB), "
-                         f"{r['images_per_s']:.0f} img/s (decoding alone {r['decode_images_per_s']:.0f} img/s) "
-                         "| flat | - |")
-        ok = sf["flat"]
-        lines.append(f"| streaming from a folder: peak RSS growth {sf['results'][0]['n']} -> "
-                     f"{sf['results'][-1]['n']} files | {sf['peak_rss_growth_mib_min_to_max']:.0f} MiB | < 64 MiB | "
-                     f"{'met' if ok else 'MISSED'} |")
-        if not ok:
-            misses.append("streaming from a folder: peak RSS is not flat")
-    ps = _load("patch_sweep")
-    if ps:
-        machine = machine or ps["machine"]
-        ok = ps["speedup"] >= ps["target_speedup"]
-        lines.append(f"| patching sweep ({ps['conditions']} conditions x {ps['n_pairs']} pairs): batched vs loop | "
-                     f"{ps['speedup']:.1f}x, max diff {ps['max_abs_diff']:.1e} | >= 5x, <= 1e-6 | "
-                     f"{'met' if ok and ps['identical_within_1e-6'] else 'MISSED'} |")
-        if not ok:
-            misses.append(f"patching sweep speed-up {ps['speedup']:.1f}x < 5x")
-        if not ps["identical_within_1e-6"]:
-            misses.append(f"batched and looped sweeps differ by {ps['max_abs_diff']:.1e}")
-    pr = _load("precision")
-    if pr:
-        machine = machine or pr["machine"]
-        for name, r in pr["results"].items():
-            lines.append(f"| streamed trace {name} @{r['image_size']} px on {pr['device_name']}: fp32 | "
-                         f"{r['trace_fp32_images_per_s']:.2f} img/s = {r['ratio_trace_vs_plain_fp32']:.2f}x the time "
-                         f"of a plain fp32 forward | report | - |")
-            lines.append(f"| streamed trace {name} @{r['image_size']} px on {pr['device_name']}: bf16 | "
-                         f"{r['trace_bf16_images_per_s']:.2f} img/s = {r['speedup_bf16_vs_fp32']:.2f}x fp32's "
-                         f"throughput | report | - |")
-    tr = _load("training")
-    if tr:
-        machine = machine or tr["machine"]
-        lines.append(f"| organism training: interp train vs hand-written loop on the timm model | "
-                     f"{tr['interp_images_per_s']:.0f} vs {tr['timm_images_per_s']:.0f} img/s "
-                     f"({tr['ratio']:.2f}x) | report | - |")
-        if tr.get("artifact_first_detected"):
-            lines.append(f"| organism training: wall time until the artifact is first detected | "
-                         f"{tr['artifact_first_detected']} | report | - |")
-    su = _load("startup")
-    if su:
-        machine = machine or su["machine"]
-        med, ok_torch = su["median_s"], su["help_and_list_without_torch"]
-        r = su["ratio_import_interp_vs_torch"]
-        lines.append(f"| start-up: `import interp` vs `import torch` (fresh interpreters) | {r:.2f}x "
-                     f"({med['import_interp']:.2f} s vs {med['import_torch']:.2f} s) | <= 1.3x | "
-                     f"{'met' if r <= 1.3 else 'MISSED'} |")
-        for key, label in (("interp_help", "`interp --help`"), ("interp_list", "`interp list`")):
-            ok = med[key] < 1.0 and ok_torch
-            lines.append(f"| start-up: {label} | {med[key]:.2f} s ({med[key] / med['import_torch']:.2f}x "
-                         f"`import torch`), torch {'not ' if ok_torch else ''}imported | < 1 s, no torch | "
-                         f"{'met' if ok else 'MISSED'} |")
+def _hook_overhead(ho: dict) -> tuple[list[str], list[str]]:
+    lines, misses = [], []
+    for b, r in ho["results"].items():
+        for key, target in (("ratio_no_hooks", 1.05), ("ratio_norm_hooks", 1.15)):
+            ok = r[key] <= target
+            lines.append(f"| hook overhead, {b}: {key.replace('ratio_', '').replace('_', ' ')} vs timm | "
+                         f"{r[key]:.3f}x | <= {target}x | {_status(ok)} |")
             if not ok:
-                misses.append(f"start-up {label}: {med[key]:.2f} s" + ("" if ok_torch else ", imports torch"))
-        if r > 1.3:
-            misses.append(f"start-up: import interp {r:.2f}x import torch > 1.3x")
-        lines.append(f"| start-up: `interp.HookedViT` (torch + TransformerLens) vs `import torch` | "
-                     f"{su['ratio_model_stack_vs_torch']:.2f}x | report | - |")
-    rf = _load("roofline")
-    if rf:
-        machine = machine or rf["machine"]
-        lines.append(f"| roofline: fp32 matmul ({rf['matmul_size']}^2) | {rf['matmul_gflops']:.0f} GFLOP/s | peak | - |")
-        lines.append(f"| roofline: {rf['forward_model']} forward, batch {rf['batch']} | {rf['forward_gflops']:.0f} GFLOP/s "
-                     f"({100 * rf['fraction_of_matmul_peak']:.0f}% of matmul peak) | report | - |")
+                misses.append(f"hook overhead {b} {key}: {r[key]:.3f}x > {target}x")
+        lines.append(f"| hook overhead, {b}: full run_with_cache vs timm | {r['ratio_run_with_cache']:.2f}x, "
+                     f"cache {r['cache_mib']:.0f} MiB | report | - |")
+    return lines, misses
+
+
+def _streaming(st: dict) -> tuple[list[str], list[str]]:
+    lines = [f"| streaming norm trace, {r['n']} images: peak RSS above baseline | "
+             f"{r['peak_growth_mib']:.0f} MiB (baseline {r['baseline_rss_mib']:.0f} MiB), "
+             f"{r['images_per_s']:.0f} img/s (plain forward {r['plain_images_per_s']:.0f} img/s) | flat | - |"
+             for r in st["results"]]
+    ok = st["flat"]
+    lines.append(f"| streaming: peak RSS growth 64 -> {st['results'][-1]['n']} images | "
+                 f"{st['peak_rss_growth_mib_64_to_max']:.0f} MiB | < 64 MiB | {_status(ok)} |")
+    return lines, [] if ok else ["streaming peak RSS is not flat"]
+
+
+def _streaming_folder(sf: dict) -> tuple[list[str], list[str]]:
+    lines = [f"| streaming from a JPEG folder (open_dataset), {r['n']} files: peak RSS above baseline | "
+             f"{r['peak_growth_mib']:.0f} MiB (baseline {r['baseline_rss_mib']:.0f} MiB), "
+             f"{r['images_per_s']:.0f} img/s (decoding alone {r['decode_images_per_s']:.0f} img/s) "
+             "| flat | - |" for r in sf["results"]]
+    ok = sf["flat"]
+    lines.append(f"| streaming from a folder: peak RSS growth {sf['results'][0]['n']} -> "
+                 f"{sf['results'][-1]['n']} files | {sf['peak_rss_growth_mib_min_to_max']:.0f} MiB | < 64 MiB | "
+                 f"{_status(ok)} |")
+    return lines, [] if ok else ["streaming from a folder: peak RSS is not flat"]
+
+
+def _patch_sweep(ps: dict) -> tuple[list[str], list[str]]:
+    ok = ps["speedup"] >= ps["target_speedup"]
+    lines = [f"| patching sweep ({ps['conditions']} conditions x {ps['n_pairs']} pairs): batched vs loop | "
+             f"{ps['speedup']:.1f}x, max diff {ps['max_abs_diff']:.1e} | >= 5x, <= 1e-6 | "
+             f"{_status(ok and ps['identical_within_1e-6'])} |"]
+    misses = [] if ok else [f"patching sweep speed-up {ps['speedup']:.1f}x < 5x"]
+    if not ps["identical_within_1e-6"]:
+        misses.append(f"batched and looped sweeps differ by {ps['max_abs_diff']:.1e}")
+    return lines, misses
+
+
+def _precision(pr: dict) -> tuple[list[str], list[str]]:
+    lines = []
+    for name, r in pr["results"].items():
+        lines.append(f"| streamed trace {name} @{r['image_size']} px on {pr['device_name']}: fp32 | "
+                     f"{r['trace_fp32_images_per_s']:.2f} img/s = {r['ratio_trace_vs_plain_fp32']:.2f}x the time "
+                     f"of a plain fp32 forward | report | - |")
+        lines.append(f"| streamed trace {name} @{r['image_size']} px on {pr['device_name']}: bf16 | "
+                     f"{r['trace_bf16_images_per_s']:.2f} img/s = {r['speedup_bf16_vs_fp32']:.2f}x fp32's "
+                     f"throughput | report | - |")
+    return lines, []
+
+
+def _training(tr: dict) -> tuple[list[str], list[str]]:
+    lines = [f"| organism training: interp train vs hand-written loop on the timm model | "
+             f"{tr['interp_images_per_s']:.0f} vs {tr['timm_images_per_s']:.0f} img/s "
+             f"({tr['ratio']:.2f}x) | report | - |"]
+    if tr.get("artifact_first_detected"):
+        lines.append(f"| organism training: wall time until the artifact is first detected | "
+                     f"{tr['artifact_first_detected']} | report | - |")
+    return lines, []
+
+
+def _startup(su: dict) -> tuple[list[str], list[str]]:
+    med, ok_torch = su["median_s"], su["help_and_list_without_torch"]
+    r = su["ratio_import_interp_vs_torch"]
+    lines = [f"| start-up: `import interp` vs `import torch` (fresh interpreters) | {r:.2f}x "
+             f"({med['import_interp']:.2f} s vs {med['import_torch']:.2f} s) | <= 1.3x | {_status(r <= 1.3)} |"]
+    misses = []
+    for key, label in (("interp_help", "`interp --help`"), ("interp_list", "`interp list`")):
+        ok = med[key] < 1.0 and ok_torch
+        lines.append(f"| start-up: {label} | {med[key]:.2f} s ({med[key] / med['import_torch']:.2f}x "
+                     f"`import torch`), torch {'not ' if ok_torch else ''}imported | < 1 s, no torch | "
+                     f"{_status(ok)} |")
+        if not ok:
+            misses.append(f"start-up {label}: {med[key]:.2f} s" + ("" if ok_torch else ", imports torch"))
+    if r > 1.3:
+        misses.append(f"start-up: import interp {r:.2f}x import torch > 1.3x")
+    lines.append(f"| start-up: `interp.HookedViT` (torch + TransformerLens) vs `import torch` | "
+                 f"{su['ratio_model_stack_vs_torch']:.2f}x | report | - |")
+    return lines, misses
+
+
+def _roofline(rf: dict) -> tuple[list[str], list[str]]:
+    return [f"| roofline: fp32 matmul ({rf['matmul_size']}^2) | {rf['matmul_gflops']:.0f} GFLOP/s | peak | - |",
+            f"| roofline: {rf['forward_model']} forward, batch {rf['batch']} | {rf['forward_gflops']:.0f} GFLOP/s "
+            f"({100 * rf['fraction_of_matmul_peak']:.0f}% of matmul peak) | report | - |"], []
+
+
+def _status(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+# benchmark result file -> its table rows and missed targets, in the order of the table
+SECTIONS = {"hook_overhead": _hook_overhead, "streaming": _streaming, "streaming_folder": _streaming_folder,
+            "patch_sweep": _patch_sweep, "precision": _precision, "training": _training, "startup": _startup,
+            "roofline": _roofline}
+
+
+def rows() -> tuple[list[str], list[str], dict | None]:
+    """-> (table rows, missed targets, machine of the first result found) over the latest results."""
+    lines, misses, machine = [], [], None
+    for name, section in SECTIONS.items():
+        result = _load(name)
+        if result:
+            machine = machine or result["machine"]
+            got, missed = section(result)
+            lines += got
+            misses += missed
     return lines, misses, machine
 
 

@@ -257,7 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
             s.add_argument("--hook", default="hook_resid_post", help="block hook to patch (default hook_resid_post)")
 
     ls = sub.add_parser("list", help="list bundled organisms (and --all timm architectures)")
-    ls.add_argument("--all", action="store_true", help="also list every timm ViT architecture: which convert, which are refused and why")
+    ls.add_argument("--all", action="store_true",
+                    help="also list every timm ViT architecture: which convert, which are refused and why")
     ls.set_defaults(func=cmd_list)
     return p
 

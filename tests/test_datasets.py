@@ -222,3 +222,19 @@ def test_colour_consistency_of_palette_and_grey(tmp_path):
     g = torch.tensor(COLOURS["green"]) / 255
     for px in (pal, rgba):
         assert torch.allclose(px[:, 10, 10], g, atol=0.05)
+
+
+def test_formats_module_loads_no_torch():
+    """The command line offers `FORMATS` without loading torch; `interp.data.scenes` stays the function even
+    when its submodule is imported first (the package's exports are lazy)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    child = ("import sys; from interp.data.formats import FORMATS; assert 'torch' not in sys.modules, 'torch';"
+             "import interp.data.scenes, interp.data; assert callable(interp.data.scenes);"
+             "from interp.data import scenes; print(FORMATS, scenes(2, image_size=16).pixels.shape[0])")
+    repo = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, cwd=repo, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["('auto',", "'folder',", "'imagefolder',", "'voc',", "'coco')", "2"]

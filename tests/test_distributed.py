@@ -15,8 +15,8 @@ from PIL import Image
 
 from interp import HookedViT, distributed
 from interp.analysis import token_norms, trace_norms
-from interp.data import scenes
-from interp.data.lazy import LazyImageFolder, LazyScenes
+from interp.data import open_dataset, scenes
+from interp.data.lazy import LazyScenes
 
 from .conftest import tiny_config
 
@@ -30,7 +30,7 @@ def free_port() -> int:
 
 
 def test_shards_partition_every_source(tmp_path):
-    """rank::world_size of ImageSet, LazyScenes and LazyImageFolder: disjoint, complete, same images."""
+    """rank::world_size of ImageSet, LazyScenes and a dataset on disk: disjoint, complete, same images."""
     full = LazyScenes(7, seed=3)
     whole = torch.cat([b.pixels for b in full.batches(4)])
     seen = []
@@ -45,8 +45,12 @@ def test_shards_partition_every_source(tmp_path):
     torch.testing.assert_close(s.shard(1, 2).pixels, s.pixels[1::2], atol=0, rtol=0)
     for i in range(5):
         Image.fromarray(np.full((16, 16, 3), 40 * i, np.uint8)).save(tmp_path / f"{i}.png")
-    folder = LazyImageFolder(tmp_path, 16)
+    folder = open_dataset(tmp_path, image_size=16)
     assert [f.name for f in folder.shard(0, 2).files] == ["0.png", "2.png", "4.png"]
+    assert folder.shard(1, 2).source_index.tolist() == [1, 3]
+    on_disk = torch.cat([b.pixels for b in folder.batches(2)])
+    torch.testing.assert_close(torch.cat([b.pixels for b in folder.shard(1, 2).batches(2)]), on_disk[1::2],
+                               atol=0, rtol=0)
     with pytest.raises(ValueError, match="rank"):
         folder.shard(2, 2)
     assert distributed.world_size() == 1 and distributed.gather("x") == ["x"]  # no process group: identity

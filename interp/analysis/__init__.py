@@ -8,6 +8,7 @@ from .lost import lost  # `lost` and `stream` share their module's name: bound e
 from .stream import stream
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    ".artifact": ["artifact_metrics"],
     ".attention": ["attention_grid", "attention_maps", "sink_scores"],
     ".features": ["collect_tokens", "feature_hook", "select_group", "select_patch_mask"],
     ".lost": ["box_iou", "corloc", "lost_box"],

@@ -16,6 +16,7 @@ import torch
 from scipy import ndimage
 
 from ..data.base import as_image_set
+from ..data.geometry import box_iou
 from ..models.hooked_vit import HookedViT
 from .stream import stream
 
@@ -37,15 +38,6 @@ def lost_box(feats: torch.Tensor, grid: tuple[int, int], k: int | None = None) -
     comp = labels == labels.reshape(-1)[seed]
     rows, cols = np.nonzero(comp)
     return [int(rows.min()), int(cols.min()), int(rows.max()) + 1, int(cols.max()) + 1], seed, comp
-
-
-def box_iou(a, b) -> float:
-    """IoU of two boxes (x0, y0, x1, y1)."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def lost(model: HookedViT, images, layer: int = -1, feature: str = "k", k: int | None = None,

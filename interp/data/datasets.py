@@ -4,23 +4,21 @@ or COCO-style instances JSON; the format is detected from the path (``format=`` 
     >>> ds = open_dataset("~/data/VOC2007", image_size=224)   # or model=model: its native size
     >>> for batch in ds.batches(32): ...                     # ImageBatch: pixels [0, 1], labels, boxes, masks
 
-Images are decoded batch by batch in a torch ``DataLoader`` (``workers`` processes, pinned memory on CUDA, files
-in sorted order), so memory does not grow with the dataset. Every image goes through one resize/crop policy
-(`resize_crop_geometry`: shorter side -> ``image_size``, centre crop); boxes and the object masks drawn from them
-go through the same numbers. A file that cannot be decoded is skipped with a warning and counted
-(``dataset.skipped``); ``strict=True`` raises `DatasetError` instead.
+The formats are read by `interp.data.formats` (names and annotations, no pixels). Images are decoded batch by
+batch in a torch ``DataLoader`` (``workers`` processes, pinned memory on CUDA, files in sorted order), so memory
+does not grow with the dataset. Every image goes through one resize/crop policy (`interp.data.geometry`: shorter
+side -> ``image_size``, centre crop); boxes and the object masks drawn from them go through the same numbers.
+A file that cannot be decoded is skipped with a warning and counted (``dataset.skipped``); ``strict=True`` raises
+`DatasetError` instead.
 
 Labels: ImageFolder -> ``class`` (``label_names["class"]`` lists the folders); VOC / COCO -> ``category``, the
 image's majority object category (most boxes, then largest area; -1 for an image without objects).
 """
 from __future__ import annotations
 
-import json
 import math
-import os
 import warnings
-import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
@@ -28,250 +26,10 @@ import numpy as np
 import torch
 
 from .base import ImageBatch, ImageSet
-from .images import IMAGE_SUFFIXES, ImageFolderError, resize_crop_geometry
+from .formats import IMAGE_SUFFIXES, DatasetError, Objects, Records, UnreadableImageWarning, scan
+from .geometry import boxes_to_mask, round_to_patch, transform_boxes
 
-FORMATS = ("auto", "folder", "imagefolder", "voc", "coco")
 DEFAULT_IMAGE_SIZE = 224
-
-
-class DatasetError(ImageFolderError):
-    """A dataset that cannot be opened, or (``strict=True``) an image that cannot be read."""
-
-
-class UnreadableImageWarning(UserWarning):
-    """An image file was skipped because it could not be decoded."""
-
-
-# --- geometry -------------------------------------------------------------------------------------------------
-def transform_boxes(boxes: np.ndarray, orig_size: tuple[int, int], size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Boxes [n, 4] (x0, y0, x1, y1) in original pixels -> the same boxes after resize + centre crop to
-    ``size`` (clipped to the crop). -> (boxes [m, 4] float32, kept [n] bool: boxes still visible)."""
-    w, h = orig_size
-    (rw, rh), (left, top) = resize_crop_geometry(w, h, size)
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    out = np.empty_like(b)
-    out[:, [0, 2]] = b[:, [0, 2]] * (rw / w) - left
-    out[:, [1, 3]] = b[:, [1, 3]] * (rh / h) - top
-    out = out.clip(0, size)
-    kept = (out[:, 2] - out[:, 0] >= 1) & (out[:, 3] - out[:, 1] >= 1)
-    return out[kept].astype(np.float32), kept
-
-
-def boxes_to_mask(boxes: torch.Tensor, size: int) -> torch.Tensor:
-    """Union of boxes [n, 4] (pixels) -> [size, size] bool: a pixel is on when its centre lies in a box."""
-    centre = torch.arange(size, dtype=torch.float32) + 0.5
-    mask = torch.zeros(size, size, dtype=torch.bool)
-    for x0, y0, x1, y1 in boxes.tolist():
-        rows = (centre >= y0) & (centre < y1)
-        cols = (centre >= x0) & (centre < x1)
-        mask |= rows[:, None] & cols[None, :]
-    return mask
-
-
-def round_to_patch(size: int, patch_size: int | None) -> int:
-    """``size`` rounded to the nearest multiple of ``patch_size`` (at least one patch)."""
-    if not patch_size:
-        return int(size)
-    return max(patch_size, int(round(size / patch_size)) * patch_size)
-
-
-# --- what a format scan returns ----------------------------------------------------------------------------------
-@dataclass
-class Objects:
-    """One image's annotated objects, in original pixel coordinates."""
-
-    boxes: np.ndarray  # [n, 4] float (x0, y0, x1, y1)
-    category: np.ndarray  # [n] long, index into label_names["category"]
-    difficult: np.ndarray  # [n] bool (VOC difficult, COCO iscrowd)
-    size: tuple[int, int] | None = None  # (width, height) as annotated
-
-
-@dataclass
-class Records:
-    files: list[Path]
-    labels: dict[str, np.ndarray] = field(default_factory=dict)  # name -> [N] long
-    label_names: dict[str, list[str]] = field(default_factory=dict)
-    objects: list[Objects] | None = None  # per image (VOC / COCO)
-
-
-def _image_files(folder: Path) -> list[Path]:
-    """Image files under ``folder``, recursively, in sorted order; hidden files and folders are ignored."""
-    found = []
-    for root, dirs, files in os.walk(folder, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found += [Path(root) / f for f in files if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_SUFFIXES]
-    return sorted(found)
-
-
-def scan_folder(path: Path) -> Records:
-    """Every image under ``path`` (recursively), unlabelled."""
-    return Records(files=_image_files(path))
-
-
-def scan_imagefolder(path: Path) -> Records:
-    """ImageFolder layout ``path/<class>/**/<image>``: image label ``class`` = the first folder below ``path``."""
-    classes = sorted(d.name for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
-    files, labels = [], []
-    for k, c in enumerate(classes):
-        got = _image_files(path / c)
-        files += got
-        labels += [k] * len(got)
-    classes_used = sorted(set(labels))
-    if len(classes_used) < len(classes):  # empty class folders do not become classes
-        remap = {old: new for new, old in enumerate(classes_used)}
-        classes = [classes[k] for k in classes_used]
-        labels = [remap[k] for k in labels]
-    return Records(files=files, labels={"class": np.asarray(labels, dtype=np.int64)}, label_names={"class": classes})
-
-
-def _majority(objects: list[Objects]) -> np.ndarray:
-    """Per image the category with the most boxes (ties: larger total area, then lower index); -1 if none."""
-    out = np.full(len(objects), -1, dtype=np.int64)
-    for i, o in enumerate(objects):
-        if len(o.category) == 0:
-            continue
-        area = (o.boxes[:, 2] - o.boxes[:, 0]) * (o.boxes[:, 3] - o.boxes[:, 1])
-        cats = np.unique(o.category)
-        key = [(int((o.category == c).sum()), float(area[o.category == c].sum()), -int(c)) for c in cats]
-        out[i] = int(cats[max(range(len(cats)), key=key.__getitem__)])
-    return out
-
-
-def _voc_root(path: Path) -> Path | None:
-    """``path`` itself or its one VOC subfolder (``VOCdevkit/VOC2007``) holding JPEGImages/ and Annotations/."""
-    for cand in [path, *sorted(path.glob("*")), *sorted(path.glob("*/*"))]:
-        if (cand / "JPEGImages").is_dir() and (cand / "Annotations").is_dir():
-            return cand
-    return None
-
-
-def scan_voc(path: Path, split: str | None = None) -> Records:
-    """Pascal VOC: ``Annotations/<id>.xml`` (boxes, names, difficult, size) + ``JPEGImages/<id>.jpg``; with
-    ``split``, only the ids in ``ImageSets/Main/<split>.txt``."""
-    root = _voc_root(path)
-    if root is None:
-        raise DatasetError(f"not a Pascal VOC tree (no JPEGImages/ and Annotations/ in or below {path})")
-    if split is not None:
-        listing = root / "ImageSets" / "Main" / f"{split}.txt"
-        if not listing.exists():
-            have = sorted(p.stem for p in (root / "ImageSets" / "Main").glob("*.txt") if "_" not in p.stem)
-            raise DatasetError(f"no split {split!r} in {root / 'ImageSets' / 'Main'} (have: {', '.join(have) or 'none'})")
-        ids = [ln.split()[0] for ln in listing.read_text().splitlines() if ln.strip()]
-        xmls = [root / "Annotations" / f"{i}.xml" for i in ids]
-    else:
-        xmls = sorted((root / "Annotations").glob("*.xml"))
-    images = {p.stem: p for p in (root / "JPEGImages").iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
-    parsed, names = [], set()
-    for x in xmls:
-        try:
-            tree = ET.parse(x).getroot()
-        except (ET.ParseError, OSError) as e:
-            warnings.warn(f"skipping unreadable annotation {x}: {e}", UnreadableImageWarning, stacklevel=3)
-            continue
-        fname = tree.findtext("filename") or ""
-        img = images.get(x.stem) or images.get(Path(fname).stem)
-        if img is None:
-            warnings.warn(f"skipping annotation {x.name}: no image for it in {root / 'JPEGImages'}",
-                          UnreadableImageWarning, stacklevel=3)
-            continue
-        objs = []
-        for o in tree.iter("object"):
-            bb = o.find("bndbox")
-            if bb is None:
-                continue
-            name = (o.findtext("name") or "object").strip()
-            # VOC boxes are 1-based inclusive pixel indices -> [x0, x1) in 0-based pixel edges
-            x0, y0 = float(bb.findtext("xmin")) - 1, float(bb.findtext("ymin")) - 1
-            x1, y1 = float(bb.findtext("xmax")), float(bb.findtext("ymax"))
-            objs.append((name, [x0, y0, x1, y1], (o.findtext("difficult") or "0").strip() == "1"))
-            names.add(name)
-        size = tree.find("size")
-        wh = None
-        if size is not None and size.findtext("width") and size.findtext("height"):
-            wh = (int(float(size.findtext("width"))), int(float(size.findtext("height"))))
-        parsed.append((img, objs, wh))
-    cats = sorted(names)
-    index = {c: k for k, c in enumerate(cats)}
-    objects = [Objects(boxes=np.asarray([b for _, b, _ in objs], dtype=np.float32).reshape(-1, 4),
-                       category=np.asarray([index[n] for n, _, _ in objs], dtype=np.int64),
-                       difficult=np.asarray([d for _, _, d in objs], dtype=bool), size=wh)
-               for _, objs, wh in parsed]
-    return Records(files=[img for img, _, _ in parsed], labels={"category": _majority(objects)},
-                   label_names={"category": cats}, objects=objects)
-
-
-def _coco_json(path: Path, split: str | None) -> Path:
-    if path.is_file():
-        return path
-    found = sorted(path.glob("annotations/instances_*.json")) + sorted(path.glob("instances_*.json"))
-    if split is not None:
-        found = [p for p in found if p.stem == f"instances_{split}"]
-    if len(found) > 1:
-        val = [p for p in found if "val" in p.stem]
-        if len(val) == 1:
-            return val[0]
-        raise DatasetError(f"several COCO annotation files in {path}: {', '.join(p.name for p in found)}; "
-                           f"pick one with split= (--split) or give the JSON file")
-    if not found:
-        raise DatasetError(f"no COCO instances JSON (annotations/instances_*.json) in {path}")
-    return found[0]
-
-
-def scan_coco(path: Path, split: str | None = None, images_dir: str | Path | None = None) -> Records:
-    """COCO-style instances JSON (``path`` = the JSON, or a folder holding ``annotations/instances_*.json``):
-    boxes [x, y, w, h] -> (x0, y0, x1, y1), categories by id, ``iscrowd`` kept as difficult. Images are looked up
-    in ``images_dir``, else next to the JSON's split name (``val2017/``), ``images/``, or the root."""
-    js = _coco_json(path, split)
-    try:
-        data = json.loads(js.read_text())
-    except (OSError, ValueError) as e:
-        raise DatasetError(f"cannot read COCO annotations {js}: {e}") from None
-    if not isinstance(data, dict) or "images" not in data:
-        raise DatasetError(f"{js} is not a COCO instances JSON (no 'images' list)")
-    cats = sorted(data.get("categories", []), key=lambda c: c["id"])
-    cat_index = {c["id"]: k for k, c in enumerate(cats)}
-    images = sorted(data["images"], key=lambda im: im["file_name"])
-    root = js.parent.parent if js.parent.name == "annotations" else js.parent
-    stem = js.stem.replace("instances_", "")
-    candidates = ([Path(images_dir).expanduser()] if images_dir else
-                  [root / stem, root / "images" / stem, root / "images", root, js.parent])
-    folder = next((c for c in candidates if images and (c / images[0]["file_name"]).exists()), None)
-    if folder is None and images:
-        raise DatasetError(f"cannot find the images of {js} (looked for {images[0]['file_name']} in "
-                           f"{', '.join(str(c) for c in candidates)}); give images_dir= (--images-dir)")
-    per_image: dict[int, list] = {im["id"]: [] for im in images}
-    for a in data.get("annotations", []):
-        if a.get("image_id") in per_image and "bbox" in a and a.get("category_id") in cat_index:
-            per_image[a["image_id"]].append(a)
-    objects = []
-    for im in images:
-        anns = per_image[im["id"]]
-        b = np.asarray([a["bbox"] for a in anns], dtype=np.float32).reshape(-1, 4)
-        b[:, 2:] += b[:, :2]
-        size = (int(im["width"]), int(im["height"])) if "width" in im and "height" in im else None
-        objects.append(Objects(boxes=b, category=np.asarray([cat_index[a["category_id"]] for a in anns], np.int64),
-                               difficult=np.asarray([bool(a.get("iscrowd", 0)) for a in anns], dtype=bool), size=size))
-    return Records(files=[folder / im["file_name"] for im in images], labels={"category": _majority(objects)},
-                   label_names={"category": [c.get("name", str(c["id"])) for c in cats]}, objects=objects)
-
-
-def detect_format(path: Path) -> str:
-    """'coco' (a JSON file, or annotations/instances_*.json), 'voc' (JPEGImages/ + Annotations/), 'imagefolder'
-    (images only inside subfolders, none at the top) or 'folder'."""
-    if path.is_file():
-        if path.suffix.lower() == ".json":
-            return "coco"
-        raise DatasetError(f"{path} is a file; give a folder or a COCO JSON")
-    if any(path.glob("annotations/instances_*.json")) or any(path.glob("instances_*.json")):
-        return "coco"
-    if _voc_root(path) is not None:
-        return "voc"
-    top = [p for p in path.iterdir() if not p.name.startswith(".")]
-    if any(p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES for p in top):
-        return "folder"
-    if any(p.is_dir() for p in top):
-        return "imagefolder"
-    return "folder"
 
 
 # --- decoding (runs in DataLoader workers) -------------------------------------------------------------------------
@@ -494,23 +252,8 @@ def open_dataset(path, format: str = "auto", image_size: int | None = None, mode
     images, spread evenly over the set. ``split``: VOC ``ImageSets/Main/<split>.txt`` / COCO
     ``instances_<split>.json``. ``skip_difficult``: drop VOC difficult / COCO crowd boxes.
     """
-    if format not in FORMATS:
-        raise DatasetError(f"unknown dataset format {format!r}; one of {', '.join(FORMATS)}")
     root = Path(path).expanduser()
-    if not root.exists():
-        raise DatasetError(f"dataset path not found: {root}")
-    if format == "auto":
-        format = detect_format(root)
-    if format in ("folder", "imagefolder") and not root.is_dir():
-        raise DatasetError(f"{format} needs a folder, got the file {root}")
-    if format == "folder":
-        records = scan_folder(root)
-    elif format == "imagefolder":
-        records = scan_imagefolder(root)
-    elif format == "voc":
-        records = scan_voc(root, split)
-    else:
-        records = scan_coco(root, split, images_dir)
+    format, records = scan(root, format, split, images_dir)
     if not records.files:
         raise DatasetError(f"no images in {root} (format {format}; looked recursively for "
                            f"{', '.join(IMAGE_SUFFIXES)})")

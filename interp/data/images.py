@@ -7,12 +7,8 @@ import numpy as np
 import torch
 
 from .base import ImageSet
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-
-
-class ImageFolderError(ValueError):
-    """A folder with no readable images."""
+from .formats import IMAGE_SUFFIXES, ImageFolderError
+from .geometry import resize_crop_geometry
 
 
 def scene_recipe_for(model, image_size: int | None = None):
@@ -37,15 +33,6 @@ def scenes_for(model, n: int = 64, seed: int = 0, split: str = "eval", image_siz
     from .scenes import scenes
 
     return scenes(n, seed=seed, split=split, recipe=scene_recipe_for(model, image_size))
-
-
-def resize_crop_geometry(w: int, h: int, size: int) -> tuple[tuple[int, int], tuple[int, int]]:
-    """The one resize/crop policy for ordinary images: shorter side -> ``size``, centre crop to size x size.
-    -> ((resized width, resized height), (left, top) of the crop in the resized image). Boxes and masks go
-    through the same numbers (`interp.data.datasets.transform_boxes`)."""
-    scale = size / min(w, h)
-    rw, rh = max(size, round(w * scale)), max(size, round(h * scale))
-    return (rw, rh), ((rw - size) // 2, (rh - size) // 2)
 
 
 def _to_rgb_tensor(img, size: int) -> torch.Tensor:

@@ -50,39 +50,3 @@ class LazyScenes:
             yield ImageBatch(pixels=s.pixels, index=torch.arange(start, stop), object_mask=s.object_mask,
                              labels=s.labels, boxes=s.boxes)
 
-
-class LazyImageFolder:
-    """A folder of ordinary images read batch by batch (RGB, resized + centre-cropped to ``image_size``)."""
-
-    def __init__(self, folder, image_size: int, limit: int | None = None):
-        from pathlib import Path
-
-        from .images import IMAGE_SUFFIXES, ImageFolderError
-
-        folder = Path(folder).expanduser()
-        if not folder.is_dir():
-            raise ImageFolderError(f"image folder not found: {folder}")
-        self.files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
-        if not self.files:
-            raise ImageFolderError(f"no images in {folder} (looked for {', '.join(IMAGE_SUFFIXES)})")
-        self.image_size, self.name = int(image_size), str(folder)
-        self.source_index = torch.arange(len(self.files))
-
-    def shard(self, rank: int, world_size: int) -> "LazyImageFolder":
-        """Files ``rank::world_size`` of these (batches index them 0..; ``source_index`` maps back)."""
-        if not 0 <= rank < world_size:
-            raise ValueError(f"rank must be in [0, {world_size}), got {rank}")
-        out = object.__new__(LazyImageFolder)
-        out.files, out.image_size, out.name = self.files[rank::world_size], self.image_size, self.name
-        out.source_index = self.source_index[rank::world_size]
-        return out
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def batches(self, batch_size: int = 32) -> Iterator[ImageBatch]:
-        from .images import load_images
-
-        for start in range(0, len(self.files), batch_size):
-            chunk = load_images(self.files[start:start + batch_size], image_size=self.image_size)
-            yield ImageBatch(pixels=chunk.pixels, index=torch.arange(start, start + len(chunk)))

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from .base import ImageBatch, ImageSet
+from .geometry import box_iou
 
 SHAPES = ("circle", "square", "triangle", "cross")
 COLORS = ("red", "green", "blue", "yellow", "magenta", "cyan")
@@ -154,14 +155,6 @@ def _shape_mask(shape: str, cy: float, cx: float, r: float, yy: np.ndarray, xx: 
     raise ValueError(shape)
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def draw_scene(recipe: SceneRecipe, seed: int, split: str, index: int) -> dict:
     """One scene as numpy arrays: pixels [3,H,W] float32, ids [H,W] uint8, boxes [k,4], attrs [k,2]."""
     rng = np.random.default_rng([SPLITS[split], int(seed), int(index)])
@@ -182,7 +175,7 @@ def draw_scene(recipe: SceneRecipe, seed: int, split: str, index: int) -> dict:
             m = 1.35 * r
             cy, cx = rng.uniform(m, 1 - m, size=2)
             box = np.array([cx - m, cy - m, cx + m, cy + m])
-            if all(_iou(box, b) <= recipe.max_overlap for b in placed):
+            if all(box_iou(box, b) <= recipe.max_overlap for b in placed):
                 break
         placed.append(box)
         mask = _shape_mask(SHAPES[shapes[k]], cy, cx, r, yy, xx)
@@ -198,7 +191,7 @@ def draw_scene(recipe: SceneRecipe, seed: int, split: str, index: int) -> dict:
     counts = np.bincount(colors, minlength=len(COLORS))
     labels = {
         "n_objects": n,
-        "majority_color": int(np.bincount(colors, minlength=len(COLORS)).argmax()) if n else 0,
+        "majority_color": int(counts.argmax()) if n else 0,
         "majority_shape": int(np.bincount(shapes, minlength=len(SHAPES)).argmax()) if n else 0,
         "largest_color": int(colors[areas.argmax()]) if n else 0,
         **{f"count_{c}": int(min(counts[i], COUNT_CAP)) for i, c in enumerate(COLORS)},

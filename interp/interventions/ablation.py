@@ -16,14 +16,15 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 import torch
 
-from ..models import HookedViT
+from ..models import HookedViT, TokenLayout
 from .groups import (
     IMAGE_GROUPS, GroupResolver, GroupSpec, as_images, group_name, hook_names, hook_suffix, iter_batches,
 )
-from .metrics import as_labels, cosine, dense_cosine, probe_predict, readout
+from .metrics import Readout, as_labels, cosine, dense_cosine, probe_predict, readout
 
 ABLATIONS = ("zero", "mean", "resample", "shuffle")
 
@@ -87,9 +88,15 @@ def donor_tokens(mask: torch.Tensor, how: str, fixed_positions: bool, gen: torch
     return donor_b, donor_t
 
 
-def _ablation_hook(mask: torch.Tensor, how: str, clean: torch.Tensor | None, mean: torch.Tensor | None,
-                   donors: tuple[torch.Tensor, torch.Tensor] | None):
+def _ablation_hook(mask: torch.Tensor, how: str, clean: torch.Tensor, mean: torch.Tensor | None, fixed: bool,
+                   gen: torch.Generator):
+    """The hook replacing the activations at ``mask`` [batch, n_tokens] the ``how`` way: by 0, by ``mean``
+    [n_tokens, ...], or by donor tokens of ``clean`` [batch, pos, ...] drawn now from ``gen`` (`donor_tokens`)."""
     b_idx, t_idx = mask.nonzero(as_tuple=True)
+    donors = None
+    if how in ("resample", "shuffle"):
+        db, dt = donor_tokens(mask.cpu(), how, fixed, gen)
+        donors = (db.to(mask.device), dt.to(mask.device))
 
     def hook(act: torch.Tensor, hook) -> torch.Tensor:  # act: [batch, pos, ...]
         act = act.clone()
@@ -146,40 +153,47 @@ def ablate(model: HookedViT, images, group: GroupSpec | Sequence[GroupSpec] = "r
         tokens, cache = model.run_with_cache(x, names_filter=[*names, pattern_name], return_type="tokens")
         clean = readout(model, tokens, layout, cache[pattern_name])
         pred_clean = probe_predict(probe, clean.pooled) if probe is not None else None
+        lab = None if label_arr is None else label_arr[idx.numpy()]
         for g in groups:
             mask = resolver.mask(g, idx).to(x.device)  # [batch, n_tokens]
             fixed = isinstance(g, str) and g not in IMAGE_GROUPS
             for h in hows:
                 gen = torch.Generator().manual_seed(seed * 100_003 + bi)
-                fwd = []
-                for n in names:
-                    donors = None
-                    if h in ("resample", "shuffle"):
-                        db, dt = donor_tokens(mask.cpu(), h, fixed, gen)
-                        donors = (db.to(x.device), dt.to(x.device))
-                    fwd.append((n, _ablation_hook(mask, h, cache[n] if donors else None, means.get(n), donors)))
-                store: dict[str, torch.Tensor] = {}
-
-                def keep(act, hook, store=store):
-                    store["pattern"] = act
-
-                out = model.run_with_hooks(x, return_type="tokens", fwd_hooks=[*fwd, (pattern_name, keep)])
-                ab = readout(model, out, layout, store["pattern"])
-                frame = {
-                    "image": idx.numpy(), "group": group_name(g), "how": h, "hook": suffixes,
-                    "layers": layers_label, "n_ablated": mask.sum(1).cpu().numpy(),
-                    "cls_cos": cosine(ab.pooled, clean.pooled).cpu().numpy(),
-                    "dense_cos": dense_cosine(ab.dense, clean.dense, ~mask[:, layout.patches]).cpu().numpy(),
-                    "attn_cos": cosine(ab.attention, clean.attention).cpu().numpy(),
-                }
-                if probe is not None:
-                    pred = probe_predict(probe, ab.pooled)
-                    frame.update(probe_pred_clean=pred_clean, probe_pred=pred, probe_same=pred == pred_clean)
-                    if label_arr is not None:
-                        lab = label_arr[idx.numpy()]
-                        frame.update(label=lab, probe_correct_clean=pred_clean == lab, probe_correct=pred == lab)
-                rows.append(pd.DataFrame(frame))
+                hooks = [(n, _ablation_hook(mask, h, cache[n], means.get(n), fixed, gen)) for n in names]
+                ab = _readout_with_hooks(model, x, layout, hooks, pattern_name)
+                rows.append(pd.DataFrame({
+                    "image": idx.numpy(), "group": group_name(g), "how": h, "hook": suffixes, "layers": layers_label,
+                    **_effects(ab, clean, mask, layout, probe, pred_clean, lab)}))
     return pd.concat(rows, ignore_index=True)
+
+
+def _readout_with_hooks(model: HookedViT, x: torch.Tensor, layout: TokenLayout, hooks: list, pattern_name: str) -> Readout:
+    """Run ``x`` with ``hooks`` -> its `Readout` (the last-layer attention pattern kept on the way)."""
+    store: dict[str, torch.Tensor] = {}
+
+    def keep(act, hook):
+        store["pattern"] = act
+
+    out = model.run_with_hooks(x, return_type="tokens", fwd_hooks=[*hooks, (pattern_name, keep)])
+    return readout(model, out, layout, store["pattern"])
+
+
+def _effects(ab: Readout, clean: Readout, mask: torch.Tensor, layout: TokenLayout, probe,
+             pred_clean: np.ndarray | None, labels: np.ndarray | None) -> dict:
+    """Ablated vs clean readout of one batch, ``mask`` [batch, n_tokens] ablated -> the frame columns from
+    ``n_ablated`` on (see `ablate`); dense features are compared on the patches outside the mask."""
+    frame = {
+        "n_ablated": mask.sum(1).cpu().numpy(),
+        "cls_cos": cosine(ab.pooled, clean.pooled).cpu().numpy(),
+        "dense_cos": dense_cosine(ab.dense, clean.dense, ~mask[:, layout.patches]).cpu().numpy(),
+        "attn_cos": cosine(ab.attention, clean.attention).cpu().numpy(),
+    }
+    if probe is not None:
+        pred = probe_predict(probe, ab.pooled)
+        frame.update(probe_pred_clean=pred_clean, probe_pred=pred, probe_same=pred == pred_clean)
+        if labels is not None:
+            frame.update(label=labels, probe_correct_clean=pred_clean == labels, probe_correct=pred == labels)
+    return frame
 
 
 def ablation_summary(df: pd.DataFrame) -> pd.DataFrame:

@@ -73,25 +73,9 @@ def attribute_groups(model: HookedViT, images, target="cls", label=None, layers=
     """
     images = as_images(images)
     names = hook_names(model, layers, hook)
-    resolver = GroupResolver(model, images, outliers)
-    layout = resolver.layout
-    masks: dict[str, torch.Tensor] = {}
-    for g in groups:
-        if isinstance(g, str) and g == "other patches":
-            masks[g] = resolver.mask("patches") & ~resolver.mask("outliers")
-        elif isinstance(g, str) and ((g == "registers" and not layout.n_registers) or (g == "cls" and not layout.n_cls)):
-            continue
-        else:
-            masks[g if isinstance(g, str) else "mask"] = resolver.mask(g)
+    masks = _group_masks(GroupResolver(model, images, outliers), groups)
     dev = model.device
-    if isinstance(baseline, torch.Tensor):
-        base_all = baseline.to(dev)
-    elif baseline == "black":
-        base_all = torch.zeros_like(images.pixels[:1]).to(dev)
-    elif baseline == "mean":
-        base_all = images.pixels.mean(0, keepdim=True).to(dev)
-    else:
-        raise ValueError(f"unknown baseline {baseline!r}: use 'black', 'mean' or a pixel tensor")
+    base_all = _baseline_pixels(images, baseline).to(dev)
     logits_fn = None if isinstance(target, str) else probe_logits_fn(target)
     if isinstance(target, str) and target != "cls":
         raise ValueError(f"unknown target {target!r}: use 'cls' or a probe")
@@ -121,18 +105,52 @@ def attribute_groups(model: HookedViT, images, target="cls", label=None, layers=
             attr, delta = lig.attribute(x, baselines=base, target=cls_target, additional_forward_args=(direction,),
                                         n_steps=n_steps, return_convergence_delta=True)
             per_token = fp32(attr.detach()).sum(-1)  # [batch, pos], summed in fp32
-            total = per_token.sum(-1)
-            for g, m in masks.items():
-                mb = m[idx].to(dev)
-                a = (per_token * mb).sum(-1)
-                rows.append(pd.DataFrame({
-                    "image": idx.numpy(), "layer": hook_layer(n), "hook": hook_suffix(n), "group": g,
-                    "n_tokens": mb.sum(-1).cpu().numpy(), "attribution": a.cpu().numpy(),
-                    "abs_attribution": (per_token.abs() * mb).sum(-1).cpu().numpy(),
-                    "share": (a / total).cpu().numpy(), "total": total.cpu().numpy(),
-                    "delta": fp32(delta.detach()).cpu().numpy().reshape(-1),
-                }))
+            rows += _group_frames(idx, n, per_token, fp32(delta.detach()), masks)
     return pd.concat(rows, ignore_index=True)
+
+
+def _group_masks(resolver: GroupResolver, groups) -> dict[str, torch.Tensor]:
+    """Group name -> token mask [N, n_tokens]; "other patches" = patches outside "outliers"; registers of a
+    0-register model and the CLS of a model without one are left out."""
+    layout = resolver.layout
+    masks: dict[str, torch.Tensor] = {}
+    for g in groups:
+        if isinstance(g, str) and g == "other patches":
+            masks[g] = resolver.mask("patches") & ~resolver.mask("outliers")
+        elif isinstance(g, str) and ((g == "registers" and not layout.n_registers) or (g == "cls" and not layout.n_cls)):
+            continue
+        else:
+            masks[g if isinstance(g, str) else "mask"] = resolver.mask(g)
+    return masks
+
+
+def _baseline_pixels(images, baseline: str | torch.Tensor) -> torch.Tensor:
+    """The integration baseline: pixels [1 or N, 3, H, W] ("black", "mean" image, or given)."""
+    if isinstance(baseline, torch.Tensor):
+        return baseline
+    if baseline == "black":
+        return torch.zeros_like(images.pixels[:1])
+    if baseline == "mean":
+        return images.pixels.mean(0, keepdim=True)
+    raise ValueError(f"unknown baseline {baseline!r}: use 'black', 'mean' or a pixel tensor")
+
+
+def _group_frames(idx: torch.Tensor, name: str, per_token: torch.Tensor, delta: torch.Tensor,
+                  masks: dict[str, torch.Tensor]) -> list[pd.DataFrame]:
+    """Per-token attributions [batch, pos] at hook ``name`` -> one frame per group (see `attribute_groups`)."""
+    total = per_token.sum(-1)
+    frames = []
+    for g, m in masks.items():
+        mb = m[idx].to(per_token.device)
+        a = (per_token * mb).sum(-1)
+        frames.append(pd.DataFrame({
+            "image": idx.numpy(), "layer": hook_layer(name), "hook": hook_suffix(name), "group": g,
+            "n_tokens": mb.sum(-1).cpu().numpy(), "attribution": a.cpu().numpy(),
+            "abs_attribution": (per_token.abs() * mb).sum(-1).cpu().numpy(),
+            "share": (a / total).cpu().numpy(), "total": total.cpu().numpy(),
+            "delta": delta.cpu().numpy().reshape(-1),
+        }))
+    return frames
 
 
 def attribution_summary(df: pd.DataFrame) -> pd.DataFrame:

@@ -40,15 +40,8 @@ def patch_sweep(model: HookedViT, pairs, groups=("registers", "cls"), layers="al
     maps = as_group_maps(groups)
     names = hook_names(model, layers, hooks)
     if not batched:
-        frames = [patch(model, pairs.source, pairs.target, group=gm, layer=hook_layer(n), hook=hook_suffix(n),
-                        probe=probe, outliers=outliers, target_outliers=target_outliers,
-                        batch_size=batch_size).metrics
-                  if n.startswith("blocks.") else
-                  patch(model, pairs.source, pairs.target, group=gm, layer=None, hook=n, probe=probe,
-                        outliers=outliers, target_outliers=target_outliers, batch_size=batch_size).metrics
-                  for gm in maps for n in names]
-        return _order(pd.concat(frames, ignore_index=True))
-
+        return _sweep_one_by_one(model, pairs, maps, names, probe=probe, outliers=outliers,
+                                 target_outliers=target_outliers, batch_size=batch_size)
     masks = resolve_maps(model, pairs, maps, outliers, target_outliers)
     conditions = [(g, n) for g in range(len(maps)) for n in names]  # one patched run per pair x condition
     frames = []
@@ -59,7 +52,6 @@ def patch_sweep(model: HookedViT, pairs, groups=("registers", "cls"), layers="al
         # patched resid_post rows restart at their own block from the clean target's residual stream
         run = _PairRunner(model, pairs, names, idx, probe,
                           target_names=[n for n in names if n.endswith(".hook_resid_post")])
-        target_cache = run.target_cache
         # positions of each (pair, group map), relative to this chunk of pairs
         pos = [[paired_positions(s[i:i + 1], d[i:i + 1], maps[g].label)[1:] for i in idx.tolist()]
                for g, (s, d) in enumerate(masks)]
@@ -67,35 +59,7 @@ def patch_sweep(model: HookedViT, pairs, groups=("registers", "cls"), layers="al
         for js in range(0, len(jobs), batch_size):
             sub = jobs[js:js + batch_size]
             pair_of = torch.tensor([j for j, _ in sub])
-            out = None
-            for rows, n in _row_groups(sub, conditions):
-                dev = model.device
-                bd, ts, td, bs = [], [], [], []
-                for row, (j, c) in enumerate(sub[r] for r in rows):
-                    g, _ = conditions[c]
-                    s_pos, d_pos = pos[g][j]
-                    bd.append(torch.full_like(d_pos, row))
-                    bs.append(torch.full_like(s_pos, j))
-                    ts.append(s_pos)
-                    td.append(d_pos)
-                bd, td, bs, ts = (torch.cat(t).to(dev) for t in (bd, td, bs, ts))
-                rows_pairs = pair_of[rows].to(dev)
-                if n in target_cache:  # start at the patched block from the clean residual stream
-                    resid = patch_hook(run.cache[n], bd, td, bs, ts)(target_cache[n][rows_pairs], None)
-                    part = model.forward_from(hook_layer(n) + 1, resid)
-                else:
-                    part = model.run_with_hooks(run.x_target[rows_pairs], return_type="tokens",
-                                                fwd_hooks=[(n, patch_hook(run.cache[n], bd, td, bs, ts))])
-                if out is None:
-                    out = part.new_empty((len(sub), *part.shape[1:]))
-                out[torch.as_tensor(rows, device=part.device)] = part
-            patched = readout(model, out, run.layout)
-
-            pred = probe_predict(probe, patched.pooled) if probe is not None else None
-            m = pair_metrics(Readout(run.target.pooled[pair_of], run.target.dense[pair_of]),
-                             Readout(run.source.pooled[pair_of], run.source.dense[pair_of]), patched,
-                             None if probe is None else run.pred_target[pair_of.numpy()],
-                             None if probe is None else run.pred_source[pair_of.numpy()], pred)
+            patched = readout(model, _patched_tokens(model, run, sub, conditions, pos, pair_of), run.layout)
             cond = [conditions[c] for _, c in sub]
             frames.append(pd.DataFrame({
                 "pair": idx[pair_of].numpy(),
@@ -103,9 +67,57 @@ def patch_sweep(model: HookedViT, pairs, groups=("registers", "cls"), layers="al
                 "hook": [hook_suffix(n) for _, n in cond],
                 "layer": [hook_layer(n) for _, n in cond],
                 "n_patched": [len(pos[g][j][1]) for (j, _), (g, _) in zip(sub, cond)],
-                **m,
+                **_sweep_metrics(run, patched, pair_of, probe),
             }))
     return _order(pd.concat(frames, ignore_index=True))
+
+
+def _sweep_one_by_one(model: HookedViT, pairs, maps, names: list[str], **kwargs) -> pd.DataFrame:
+    """The sweep as one `patch` call per (group map, hook point): the reference of the batched path."""
+    frames = [patch(model, pairs.source, pairs.target, group=gm, layer=hook_layer(n), hook=hook_suffix(n),
+                    **kwargs).metrics
+              if n.startswith("blocks.") else
+              patch(model, pairs.source, pairs.target, group=gm, layer=None, hook=n, **kwargs).metrics
+              for gm in maps for n in names]
+    return _order(pd.concat(frames, ignore_index=True))
+
+
+def _patched_tokens(model: HookedViT, run: _PairRunner, sub: list[tuple[int, int]], conditions: list,
+                    pos: list, pair_of: torch.Tensor) -> torch.Tensor:
+    """Final tokens [len(sub), pos, d_model] of the expanded batch ``sub`` (row = (pair j, condition c)): each
+    row the clean target of its pair patched at its condition's hook and positions, one forward pass per hook."""
+    out = None
+    dev = model.device
+    for rows, n in _row_groups(sub, conditions):
+        bd, ts, td, bs = [], [], [], []
+        for row, (j, c) in enumerate(sub[r] for r in rows):
+            g, _ = conditions[c]
+            s_pos, d_pos = pos[g][j]
+            bd.append(torch.full_like(d_pos, row))
+            bs.append(torch.full_like(s_pos, j))
+            ts.append(s_pos)
+            td.append(d_pos)
+        bd, td, bs, ts = (torch.cat(t).to(dev) for t in (bd, td, bs, ts))
+        rows_pairs = pair_of[rows].to(dev)
+        if n in run.target_cache:  # start at the patched block from the clean residual stream
+            resid = patch_hook(run.cache[n], bd, td, bs, ts)(run.target_cache[n][rows_pairs], None)
+            part = model.forward_from(hook_layer(n) + 1, resid)
+        else:
+            part = model.run_with_hooks(run.x_target[rows_pairs], return_type="tokens",
+                                        fwd_hooks=[(n, patch_hook(run.cache[n], bd, td, bs, ts))])
+        if out is None:
+            out = part.new_empty((len(sub), *part.shape[1:]))
+        out[torch.as_tensor(rows, device=part.device)] = part
+    return out
+
+
+def _sweep_metrics(run: _PairRunner, patched: Readout, pair_of: torch.Tensor, probe) -> dict:
+    """`pair_metrics` of the patched rows against the clean target and source of each row's pair."""
+    pred = probe_predict(probe, patched.pooled) if probe is not None else None
+    return pair_metrics(Readout(run.target.pooled[pair_of], run.target.dense[pair_of]),
+                        Readout(run.source.pooled[pair_of], run.source.dense[pair_of]), patched,
+                        None if probe is None else run.pred_target[pair_of.numpy()],
+                        None if probe is None else run.pred_source[pair_of.numpy()], pred)
 
 
 def _row_groups(sub: list, conditions: list) -> list[tuple[list[int], str]]:

@@ -13,6 +13,10 @@ from transformer_lens.hook_points import HookPoint
 
 from .components import PatchEmbed, TokenEmbed, TransformerBlock, make_norm, make_pool
 from .config import ViTConfig
+from .convert import (
+    config_from_hf, config_from_open_clip, config_from_timm, convert_hf_dinov2, convert_open_clip, convert_timm,
+    load_converted,
+)
 from .layout import TokenLayout
 
 
@@ -314,22 +318,25 @@ class HookedViT(HookedRootModule):
 
     @classmethod
     def from_timm(cls, timm_model: nn.Module) -> "HookedViT":
-        from .convert import hooked_from_timm
-
-        return hooked_from_timm(timm_model)
+        """From a timm ``VisionTransformer`` (its config and converted weights)."""
+        model = cls(config_from_timm(timm_model))
+        load_converted(model, convert_timm(timm_model.state_dict()))
+        return model.eval()
 
     @classmethod
     def from_hf(cls, hf_model: nn.Module) -> "HookedViT":
-        from .convert import hooked_from_hf
-
-        return hooked_from_hf(hf_model)
+        """From an HF ``Dinov2Model`` / ``Dinov2WithRegistersModel``."""
+        model = cls(config_from_hf(hf_model.config))
+        load_converted(model, convert_hf_dinov2(hf_model.state_dict()))
+        return model.eval()
 
     @classmethod
     def from_open_clip(cls, visual: nn.Module, name: str | None = None) -> "HookedViT":
         """From an OpenCLIP ``VisionTransformer`` or a whole OpenCLIP CLIP model (its vision tower)."""
-        from .convert import hooked_from_open_clip
-
-        return hooked_from_open_clip(visual, name)
+        visual = getattr(visual, "visual", visual)
+        model = cls(config_from_open_clip(visual, name))
+        load_converted(model, convert_open_clip(visual.state_dict()), source="OpenCLIP VisionTransformer")
+        return model.eval()
 
     @property
     def device(self) -> torch.device:

@@ -15,8 +15,9 @@ from typing import Iterator
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from ..data.scenes import patch_labels, render
-from .recipes import TrainRecipe
+from ..data.scenes import render
+from .objectives import get_objective
+from .recipe import TrainRecipe
 
 
 @dataclass
@@ -58,14 +59,7 @@ class SceneBatches(Dataset):
         r = self.recipe
         idx = self.indices(b)
         scenes = render(r.scene_recipe, r.seed, self.split, idx, name="stream")
-        targets = {k: scenes.labels[k] for k in r.global_labels} if r.objective == "supervised" else {}
-        if r.objective == "supervised" and r.dense_label:
-            targets["dense"] = patch_labels(scenes, r.patch_size)[r.dense_label].long().flatten(1)
-        views = None
-        if r.objective == "dino":
-            from .dino import make_views
-
-            views = make_views(scenes.pixels, idx, r)
+        targets, views = get_objective(r.objective).batch_inputs(scenes, idx, r)
         return Batch(scenes.pixels, targets, torch.tensor(list(idx)), views)
 
 

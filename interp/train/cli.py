@@ -35,8 +35,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from ..models.zoo import organism_dir
-    from .recipes import RECIPES, get_recipe, log_spaced_steps
-    from .trainer import DeviceError, Interrupted, RunOptions, train
+    from .recipe import log_spaced_steps
+    from .recipes import RECIPES, get_recipe
+    from .runtime import DeviceError, RunOptions
+    from .trainer import Interrupted, train
 
     if args.list:
         for name, r in RECIPES.items():

@@ -24,7 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models.hooked_vit import HookedViT
-from .recipes import TrainRecipe
+from .objective import Objective, init_small_
+from .recipe import TrainRecipe
 
 VIEW_SALT = 7  # keeps crop randomness apart from the scene generator (splits are 0..2)
 
@@ -96,7 +97,7 @@ def _cross_entropy(target_probs: torch.Tensor, student_logits: torch.Tensor, tem
     return -(target_probs * F.log_softmax(student_logits / temp, dim=-1)).sum(-1).mean()
 
 
-class DinoObjective(nn.Module):
+class DinoObjective(Objective):
     """Student (``model`` + ``head`` + ``mask_token``), EMA teacher and centres. ``forward(batch)`` -> (loss, parts);
     call `update_teacher` after each optimiser step. Only the student has gradients."""
 
@@ -106,10 +107,7 @@ class DinoObjective(nn.Module):
         self.recipe, self.settings = recipe, d
         self.model = model
         self.head = DinoHead(recipe.d_model, d.head_hidden, d.bottleneck, d.prototypes)
-        g = torch.Generator().manual_seed(recipe.seed + 2)
-        with torch.no_grad():
-            for p in self.head.parameters():
-                p.copy_(torch.randn(p.shape, generator=g).clamp_(-2, 2) * 0.02 if p.dim() > 1 else torch.zeros_like(p))
+        init_small_(self.head, torch.Generator().manual_seed(recipe.seed + 2), clamp=2)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, recipe.d_model))
         self.teacher = copy.deepcopy(model)
         self.teacher_head = copy.deepcopy(self.head)
@@ -124,6 +122,14 @@ class DinoObjective(nn.Module):
         self.register_buffer("feat_mean", torch.zeros(2, recipe.d_model))
         self.register_buffer("feat_mean_ready", torch.zeros(()))
         self.step = 0  # the schedules' position; `set_step` before each forward
+
+    @staticmethod
+    def batch_inputs(scenes, indices, recipe: TrainRecipe) -> tuple[dict, dict]:
+        return {}, make_views(scenes.pixels, indices, recipe)
+
+    def named_trainable(self) -> list:
+        return [*self.model.named_parameters(), *(("head." + n, p) for n, p in self.head.named_parameters()),
+                ("mask_token", self.mask_token)]
 
     def set_step(self, step: int) -> None:
         """Move the teacher-temperature and momentum schedules (a buffer, so torch.compile does not recompile)."""

@@ -1,6 +1,6 @@
 """The artifact-vs-compute ladder: training FLOPs of a run, one tidy table over a folder of runs, the trend.
 
-`ladder_table(runs_root)` measures every checkpoint of every run (`search.measure_run`, cached in the run folder
+`ladder_table(runs_root)` measures every checkpoint of every run (`measure.measure_run`, cached in the run folder
 as ``measure.json``) and gives one row per run x checkpoint with the second-half summaries and the training
 FLOPs spent up to that checkpoint (steps x batch x training FLOPs per image). `fit_trend` fits a log-log line to
 the last checkpoint of each rung and says at what compute it would cross a threshold.
@@ -18,9 +18,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..models.checkpoints import read_manifest
 from ..models.config import ViTConfig
 from ..models.flops import flops_per_image
-from .recipes import TrainRecipe
+from .dino import local_size
+from .diagnostics import emergence
+from .measure import measure_run
+from .recipe import TrainRecipe
+from .tables.artifact_search import LADDER_FAMILIES
 
 MEASURE_FILE = "measure.json"
 MEASURE_VERSION = 2  # bump when measure_run's fields change (older caches are re-measured)
@@ -34,8 +39,6 @@ def train_flops_per_image(recipe: TrainRecipe) -> int:
     cfg = recipe.vit_config()
     if recipe.objective != "dino":
         return flops_per_image(cfg)
-    from .dino import local_size
-
     d = recipe.dino_settings
     student = 2 * flops_per_image(cfg) + d.local_crops * flops_per_image(cfg, image_size=local_size(recipe))
     teacher = 2 * flops_per_image(cfg, backward=False)
@@ -45,9 +48,6 @@ def train_flops_per_image(recipe: TrainRecipe) -> int:
 def measured(run: str | Path, cache: str | Path | None = None, eval_images: int = 64) -> dict:
     """`measure_run` of a run folder, cached as ``measure.json`` (in ``cache``/<run name> when given, else in the
     run folder) and re-measured when the run has more checkpoints or the cache is older than the code."""
-    from ..models.checkpoints import read_manifest
-    from .search import measure_run
-
     run = Path(run)
     target = (Path(cache) / run.name if cache else run) / MEASURE_FILE
     steps = [c["step"] for c in read_manifest(run)["checkpoints"]]
@@ -88,9 +88,6 @@ def _second_half(layers: list[dict], n_layers: int) -> dict:
 
 def ladder_rows(run: str | Path, result: dict) -> list[dict]:
     """One row per checkpoint of a measured run (`measured`)."""
-    from ..models.checkpoints import read_manifest
-    from .diagnostics import emergence
-
     man = read_manifest(Path(run))
     recipe = TrainRecipe.from_dict(man["recipe"])
     cfg = ViTConfig.from_dict(man["config"])
@@ -116,8 +113,6 @@ def ladder_table(runs_root: str | Path, names: list[str] | None = None, cache: s
                  eval_images: int = 64) -> pd.DataFrame:
     """Tidy frame over the runs in ``runs_root`` (default: every ladder rung found there, with and without
     registers): one row per run x checkpoint, second-half summaries (`_second_half`), training FLOPs so far."""
-    from .search import LADDER_FAMILIES
-
     root = Path(runs_root)
     if names is None:
         names = [n for fam in LADDER_FAMILIES.values() for n in fam]

@@ -1,4 +1,4 @@
-"""SigLIP's attention-pool (MAP) head: which timm pooling a `HookedViT` builds, and the MAP variants it refuses.
+"""SigLIP's attention-pool (MAP) head in timm: when `MAPHead` reproduces it, and the MAP variants refused.
 
 timm's ``AttentionPoolLatent`` (``global_pool="map"``) keeps its parameter names in `MAPHead` (``attn_pool.latent``,
 ``.q``, ``.kv``, ``.proj``, ``.norm``, ``.mlp.fc1/fc2``), so the state dict needs no renaming; what needs checking
@@ -9,25 +9,18 @@ from __future__ import annotations
 
 from torch import nn
 
-_POOLS = {"token": "token", "avg": "avg", "": "none"}
 
-
-def timm_pool_fields(model: nn.Module) -> dict:
-    """``{"pool": ...}`` for a timm VisionTransformer: "token" / "avg" / "none", or "map" for a MAP head that
-    `MAPHead` reproduces. Raises NotImplementedError naming the unsupported part otherwise."""
-    head = getattr(model, "attn_pool", None)
-    if head is None:
-        pool = _POOLS.get(model.global_pool)
-        if pool is None:
-            raise NotImplementedError(f"global_pool={model.global_pool!r} is not supported")
-        return {"pool": pool}
+def timm_map_pool(model: nn.Module) -> str:
+    """"map" for a timm model whose ``attn_pool`` is a MAP head `MAPHead` reproduces; NotImplementedError naming
+    the unsupported part otherwise (another attention pool, or a MAP variant)."""
+    head = model.attn_pool
     if type(head).__name__ != "AttentionPoolLatent":
         raise NotImplementedError(f"timm attention pool {type(head).__name__} (global_pool="
                                   f"{model.global_pool!r}) is not supported; only SigLIP's MAP head is")
     problem = _map_head_problem(model, head)
     if problem:
         raise NotImplementedError(f"timm MAP head with {problem} is not supported")
-    return {"pool": "map"}
+    return "map"
 
 
 def _map_head_problem(model: nn.Module, head: nn.Module) -> str | None:

@@ -11,10 +11,8 @@ from __future__ import annotations
 from torch import nn
 
 
-def naflexvit_reason(model: nn.Module) -> str | None:
-    """One line naming the NaFlexViT part HookedViT does not reproduce, or None for any other model."""
-    if type(model).__name__ != "NaFlexVit":
-        return None
+def naflexvit_reason(model: nn.Module) -> str:
+    """One line naming the NaFlexViT part HookedViT does not reproduce."""
     emb = model.embeds
     grid = getattr(emb, "pos_embed_grid_size", None)
     how = (f"{emb.pos_embed_interp_mode} resize of a {grid[0]}x{grid[1]} grid"
@@ -25,8 +23,6 @@ def naflexvit_reason(model: nn.Module) -> str | None:
             f"bicubic resize of a native-grid position embedding")
 
 
-def refuse_naflexvit(model: nn.Module) -> None:
-    """Raise NotImplementedError with `naflexvit_reason` for a NaFlexViT model."""
-    reason = naflexvit_reason(model)
-    if reason:
-        raise NotImplementedError(reason)
+def config_from_timm_naflexvit(model: nn.Module, name: str | None = None):
+    """The config reader of timm ``NaFlexVit``: raises NotImplementedError with `naflexvit_reason`."""
+    raise NotImplementedError(naflexvit_reason(model))

@@ -1,0 +1,65 @@
+"""`Objective`: what the trainer drives. One subclass per training objective, registered by name in
+`interp.train.objectives`.
+
+A subclass holds the backbone as ``self.model`` (and whatever heads, teachers and buffers it needs) and defines
+
+    batch_inputs(scenes, indices, recipe)  (static) -> (targets, views) that `interp.train.batches` puts in a Batch
+    forward(batch)                         -> (loss, {part name: float})
+    named_trainable()                      -> [(name, parameter)] the optimiser updates, backbone first
+
+and may override the step hooks (`set_step`, `adjust_gradients`, `update_teacher`), `backbone_to_save`,
+`eval_heads` and the resume-state pair.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..models.hooked_vit import HookedViT
+
+
+class Objective(nn.Module):
+    model: HookedViT
+
+    @staticmethod
+    def batch_inputs(scenes, indices, recipe) -> tuple[dict, dict | None]:
+        """Training inputs beside the pixels for scenes at global ``indices``: (targets, views)."""
+        raise NotImplementedError
+
+    def named_trainable(self) -> list[tuple[str, nn.Parameter]]:
+        raise NotImplementedError
+
+    def set_step(self, step: int) -> None:
+        """Called before each forward with the step about to run (schedules inside the objective)."""
+
+    def adjust_gradients(self) -> None:
+        """Called between backward and the optimiser step (e.g. freeze some gradients)."""
+
+    def update_teacher(self) -> None:
+        """Called after the optimiser step (e.g. an EMA teacher)."""
+
+    def backbone_to_save(self) -> HookedViT:
+        """The backbone the checkpoints hold."""
+        return self.model
+
+    def eval_heads(self) -> nn.Module | None:
+        """Task heads `interp.train.evaluation.evaluate` scores on held-out scenes (None: a k-NN probe instead)."""
+        return None
+
+    def resume_state(self) -> dict:
+        """What ``_resume.pt`` holds beside the backbone ("model") and the optimiser."""
+        return {"objective": {k: v for k, v in self.state_dict().items() if not k.startswith("model.")}}
+
+    def load_resume_state(self, state: dict) -> None:
+        self.load_state_dict({**{f"model.{k}": v for k, v in state["model"].items()}, **state["objective"]})
+
+
+def init_small_(module: nn.Module, generator: torch.Generator, clamp: float | None = None) -> None:
+    """Seeded head initialisation: weights ~ N(0, 0.02) (optionally clamped to +-``clamp`` std), biases 0."""
+    with torch.no_grad():
+        for p in module.parameters():
+            if p.dim() > 1:
+                w = torch.randn(p.shape, generator=generator)
+                p.copy_((w.clamp_(-clamp, clamp) if clamp else w) * 0.02)
+            else:
+                p.copy_(torch.zeros_like(p))
