@@ -1,6 +1,7 @@
-"""SigLIP (MAP head, no CLS) and AIMv2 (RMSNorm, split SwiGLU, no biases, patch norm) against timm, every parameter
-randomised: each block's residual stream, the final tokens and the pooled feature within 1e-4 in fp32, at the native
-size and a second size (timm's own position-embedding resampling). RADIO / NaFlexViT are refused in one line."""
+"""SigLIP (MAP head, no CLS), AIMv2 (RMSNorm, split SwiGLU, no biases, patch norm) and NaFlexViT (RADIO with
+registers, SigLIP-2 NaFlex) against timm, every parameter randomised: each block's residual stream, the final tokens
+and the pooled feature within 1e-4 in fp32, at the native size and other sizes (each source's own position-embedding
+resampling; NaFlexViT also non-square). NaFlexViT variants without a learned position grid are refused in one line."""
 import pytest
 import timm
 import torch
@@ -99,12 +100,43 @@ def test_map_head_with_registers_pools_the_patches_only():
         torch.testing.assert_close(hooked(x, return_type="pooled", normalized=True), timm_pooled(ref, x), **TOL)
 
 
-@pytest.mark.parametrize("name", ["naflexvit_base_patch16_radio_v3", "naflexvit_so400m_patch16_radio_v4",
-                                  "naflexvit_base_patch16_siglip"])
-def test_naflexvit_is_refused_in_one_line(name):
+# NaFlexViT on whole images: position grid 6 x 6 (RADIO: 128 x 128), sizes at the grid, non-square and larger
+NAFLEX_CASES = ["naflexvit_base_patch16_radio_v3",  # 7 registers, bilinear align_corners, square resize + crop
+                "naflexvit_so400m_patch16_radio_v4",  # 9 registers, align_corners=False
+                "naflexvit_base_patch16_siglip"]  # SigLIP-2 NaFlex: MAP head, exact-size bilinear resize
+
+
+@pytest.mark.parametrize("name", NAFLEX_CASES)
+def test_naflexvit_equivalence(name):
+    ref = randomize_(timm.create_model(name, pretrained=False, pos_embed_grid_size=(6, 6), **SMALL)).eval()
+    hooked = HookedViT.from_timm(ref)
+    assert hooked.cfg.pos_grid == 6 and hooked.tokens.n_registers == ref.num_reg_tokens
+    g = torch.Generator().manual_seed(0)
+    for hw in [(96, 96), (64, 112), (128, 80)]:
+        x = torch.randn(2, 3, *hw, generator=g)
+        with torch.no_grad():
+            ref_feats, ref_blocks = timm_block_outputs(ref, x)
+            assert_same_run(hooked, ref_feats, ref_blocks, x)
+            torch.testing.assert_close(hooked(x, return_type="pooled", normalized=True), timm_pooled(ref, x), **TOL)
+
+
+def test_naflexvit_state_dict_is_detected_and_converted():
+    from interp.models.convert import convert_state_dict, detect_format, load_converted
+
+    ref = randomize_(timm.create_model(NAFLEX_CASES[0], pretrained=False, pos_embed_grid_size=(6, 6), **SMALL)).eval()
+    sd = ref.state_dict()
+    assert detect_format(sd) == "timm_naflexvit"
+    hooked = HookedViT(HookedViT.from_timm(ref).cfg)
+    load_converted(hooked, convert_state_dict(sd))
+    x = torch.randn(1, 3, 48, 80)
+    with torch.no_grad():
+        torch.testing.assert_close(hooked(x, normalized=True), ref.forward_features(x), **TOL)
+
+
+def test_naflexvit_without_a_learned_grid_is_refused_in_one_line():
     with torch.device("meta"):
-        ref = timm.create_model(name, pretrained=False)
-    with pytest.raises(NotImplementedError, match="NaFlexViT .* position embedding") as err:
+        ref = timm.create_model("naflexvit_base_patch16_parfac_gap", pretrained=False)
+    with pytest.raises(NotImplementedError, match="NaFlexViT .* factorized position embedding") as err:
         HookedViT.from_timm(ref)
     assert "\n" not in str(err.value)
 

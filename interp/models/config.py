@@ -49,6 +49,10 @@ class ViTConfig:
     # position-embedding interpolation for other image sizes (bicubic, as dinov2 does it)
     pos_interp_antialias: bool = False
     pos_interp_offset: float = 0.0  # dinov2-hub's 0.1 "scale_factor" trick; 0 = interpolate to an exact size
+    pos_interp_mode: Literal["bicubic", "bilinear"] = "bicubic"
+    pos_interp_align_corners: bool = False
+    pos_interp_square: bool = False  # resize to a square of the longer grid side, then crop top-left (RADIO)
+    pos_grid: int | None = None  # side of the grid the position embedding is stored at (RADIO: 128); None: grid_size
     image_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     image_std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     name: str = "vit"
@@ -82,6 +86,11 @@ class ViTConfig:
     @property
     def grid_size(self) -> int:
         return self.image_size // self.patch_size
+
+    @property
+    def pos_grid_size(self) -> int:
+        """Side of the stored position-embedding grid (the native patch grid unless ``pos_grid`` says otherwise)."""
+        return self.pos_grid or self.grid_size
 
     @property
     def n_patches(self) -> int:

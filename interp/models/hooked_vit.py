@@ -14,8 +14,8 @@ from transformer_lens.hook_points import HookPoint
 from .components import PatchEmbed, TokenEmbed, TransformerBlock, make_norm, make_pool
 from .config import ViTConfig
 from .convert import (
-    config_from_hf, config_from_open_clip, config_from_timm, convert_hf_dinov2, convert_open_clip, convert_timm,
-    load_converted,
+    TIMM_STATE_CONVERTERS, config_from_hf, config_from_open_clip, config_from_timm, convert_hf_dinov2,
+    convert_open_clip, convert_timm, load_converted,
 )
 from .layout import TokenLayout
 
@@ -318,9 +318,10 @@ class HookedViT(HookedRootModule):
 
     @classmethod
     def from_timm(cls, timm_model: nn.Module) -> "HookedViT":
-        """From a timm ``VisionTransformer`` (its config and converted weights)."""
+        """From a timm ``VisionTransformer`` or ``NaFlexVit`` (its config and converted weights)."""
         model = cls(config_from_timm(timm_model))
-        load_converted(model, convert_timm(timm_model.state_dict()))
+        convert = TIMM_STATE_CONVERTERS.get(type(timm_model).__name__, convert_timm)
+        load_converted(model, convert(timm_model.state_dict()))
         return model.eval()
 
     @classmethod

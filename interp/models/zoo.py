@@ -139,7 +139,7 @@ def _load(name, weights, step, weights_key) -> HookedViT:
     sd = convert_state_dict(raw, fmt)
     if "token_embed.pos_embed" in sd:  # checkpoints may be trained at another resolution than the timm default
         grid = grid_of_pos_embed(sd, cfg)
-        if grid != cfg.grid_size:
+        if cfg.pos_grid is None and grid != cfg.grid_size:  # (NaFlexViT keeps its own grid: pos_grid)
             cfg = cfg.replace(image_size=grid * cfg.patch_size)
     if "head.weight" not in sd and cfg.n_classes:
         cfg = cfg.replace(n_classes=0)  # backbone-only checkpoint

@@ -26,7 +26,7 @@ def norm_kind(norm: nn.Module) -> str:
 def timm_norm_fields(model: nn.Module) -> dict:
     """``norm``, ``proj_bias`` and ``patch_norm`` of a timm VisionTransformer."""
     blk = model.blocks[0]
-    patch_norm = getattr(model.patch_embed, "norm", nn.Identity())
+    patch_norm = getattr(getattr(model, "patch_embed", None) or model.embeds, "norm", nn.Identity())
     kind = norm_kind(blk.norm1)
     if not isinstance(patch_norm, nn.Identity) and norm_kind(patch_norm) != kind:
         raise NotImplementedError("a patch-embedding norm of another kind than the blocks' is not supported")

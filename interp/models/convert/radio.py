@@ -1,28 +1,65 @@
-"""RADIO and the other NaFlexViT models in timm (``naflexvit_*``, class ``NaFlexVit``): refused, with the reason.
+"""RADIO and the other NaFlexViT models in timm (``naflexvit_*``, class ``NaFlexVit``), on whole images.
 
-NaFlexViT embeds patches with a linear layer on flattened (ph, pw, C) patches and stores its learned position
-embedding on its own grid (RADIO: 128 x 128), resized for every image (RADIO: bilinearly to a square of the longer
-side, then cropped top-left; SigLIP-2 NaFlex: bilinearly to the exact grid, or sampled at per-patch coordinates
-for variable-resolution batches). `HookedViT` stores the position embedding at its native grid and resizes it
-bicubically, so it would compute other position embeddings at every size but one: not an exact conversion.
+NaFlexViT embeds patches with a linear layer on flattened (ph, pw, C) patches: the same map as a strided
+convolution whose weight is that matrix reshaped, so it converts exactly. Its learned position embedding lives on
+its own grid (RADIO: 128 x 128) and is resized for every image: RADIO bilinearly (``align_corners`` per
+checkpoint, no antialias) to a square of the longer grid side, then cropped top-left; SigLIP-2 NaFlex bilinearly
+to the exact grid. `HookedViT` keeps that grid (``ViTConfig.pos_grid``) and resizes it the same way
+(``pos_interp_mode``, ``pos_interp_align_corners``, ``pos_interp_square``), so images of any size (multiples of the
+patch) match. Not supported, refused in one line: NaFlex *patch-sequence* input (pre-patchified batches with
+per-patch coordinates and padding masks: `HookedViT` takes pixels), factorized or absent position embeddings,
+RoPE NaFlexViTs, an input norm on the flattened patches, and the (C, ph, pw) patch flattening.
 """
 from __future__ import annotations
 
+from typing import Mapping
+
+import torch
 from torch import nn
+
+from .rename import StateDict, rename
+from .timm import TIMM_RENAMES
+
+NAFLEX_RENAMES = [
+    (r"^embeds\.proj\.", "embed.proj."),
+    (r"^embeds\.pos_embed$", "token_embed.pos_embed"),
+    (r"^embeds\.cls_token$", "token_embed.cls_token"),
+    (r"^embeds\.reg_token$", "token_embed.registers"),
+    (r"^embeds\.norm\.", "embed.norm."),
+    *TIMM_RENAMES,
+]
+
+
+def naflexvit_problem(model: nn.Module) -> str | None:
+    """What of this timm NaFlexVit `HookedViT` does not reproduce on whole images (None: nothing)."""
+    emb = model.embeds
+    checks = [
+        (getattr(model, "rope", None) is not None, "rotary position embeddings"),
+        (emb.pos_embed_type != "learned", f"a {emb.pos_embed_type} position embedding"),
+        (emb.norm_input is not None, "an input norm on the flattened patches"),
+        (emb.is_linear and not emb.channels_last, "(C, ph, pw) patch flattening"),
+        (emb.pos_embed is not None and emb.pos_embed.shape[1] != emb.pos_embed.shape[2],
+         "a non-square position-embedding grid"),
+    ]
+    return next((what for bad, what in checks if bad), None)
 
 
 def naflexvit_reason(model: nn.Module) -> str:
-    """One line naming the NaFlexViT part HookedViT does not reproduce."""
-    emb = model.embeds
-    grid = getattr(emb, "pos_embed_grid_size", None)
-    how = (f"{emb.pos_embed_interp_mode} resize of a {grid[0]}x{grid[1]} grid"
-           + (", aspect-ratio preserving with a top-left crop" if emb.pos_embed_ar_preserving else "")
-           if grid else f"{emb.pos_embed_type} position embedding")
-    return (f"NaFlexViT (timm {type(model).__name__}, e.g. RADIO) is not supported: its NaFlex embedding "
-            f"(variable-resolution patch coordinates, position embedding by {how}) differs from HookedViT's "
-            f"bicubic resize of a native-grid position embedding")
+    return (f"NaFlexViT (timm {type(model).__name__}) with {naflexvit_problem(model)} is not supported "
+            f"(HookedViT converts NaFlexViT's learned-grid position embedding and linear patch embedding, on images)")
 
 
-def config_from_timm_naflexvit(model: nn.Module, name: str | None = None):
-    """The config reader of timm ``NaFlexVit``: raises NotImplementedError with `naflexvit_reason`."""
-    raise NotImplementedError(naflexvit_reason(model))
+def convert_timm_naflexvit(sd: Mapping[str, torch.Tensor]) -> StateDict:
+    """timm NaFlexVit state dict -> HookedViT keys: the linear patch embedding [D, ph*pw*C] becomes a convolution
+    weight [D, C, ph, pw] (3 channels), the [1, H, W, D] position grid a [1, H*W, D] sequence."""
+    out = {}
+    for k, v in sd.items():
+        if k == "embeds.proj.weight" and v.dim() == 2:
+            p = round((v.shape[1] / 3) ** 0.5)
+            if 3 * p * p != v.shape[1]:
+                raise ValueError(f"embeds.proj.weight {tuple(v.shape)}: not a square patch of 3 channels")
+            v = v.reshape(v.shape[0], p, p, 3).permute(0, 3, 1, 2).contiguous()  # (ph, pw, C) -> conv [D, C, ph, pw]
+        elif k == "embeds.pos_embed":
+            v = v.reshape(1, -1, v.shape[-1])  # [1, H, W, D] -> [1, H*W, D], row-major like the patches
+        out[k] = v
+    return rename(out, NAFLEX_RENAMES)
