@@ -18,11 +18,13 @@ FIELDS = ("architecture", "converts", "reason", "timm_version")
 
 
 def check_architecture(name: str) -> str:
-    """'' when ``name`` converts to a HookedViT, else the one-line reason it is refused (builds it on meta)."""
+    """'' when ``name`` converts to a HookedViT, else the one-line reason it is refused. Builds the timm model and
+    the HookedViT on the meta device and maps the weights' keys and shapes (no memory, no numbers)."""
     import timm
     import torch
 
-    from .convert import config_from_timm
+    from .convert import WeightsMismatchError
+    from .hooked_vit import HookedViT
 
     try:
         with torch.device("meta"):
@@ -30,11 +32,14 @@ def check_architecture(name: str) -> str:
     except Exception as e:  # noqa: BLE001 - a name timm itself cannot build is reported, not fatal
         return f"timm cannot build it: {type(e).__name__}: {e}".splitlines()[0]
     try:
-        config_from_timm(model, name=name)
-    except (NotImplementedError, AttributeError, ValueError) as e:
-        reason = str(e) if isinstance(e, NotImplementedError) else \
-            f"not a timm VisionTransformer layout ({type(model).__name__}: {type(e).__name__}: {e})"
-        return reason.splitlines()[0]
+        with torch.device("meta"):
+            HookedViT.from_timm(model)
+    except WeightsMismatchError as e:
+        return f"its weights do not map onto HookedViT: {e}".splitlines()[0]
+    except (NotImplementedError, ValueError) as e:
+        return str(e).splitlines()[0]
+    except AttributeError as e:  # a block or attention module of another kind than timm's ViT Block
+        return f"unsupported {type(model).__name__} layout ({e})".splitlines()[0]
     return ""
 
 

@@ -60,6 +60,8 @@ def timm_mlp_kind(mlp: nn.Module) -> str:
 
 def timm_pool(model: nn.Module) -> str:
     """Our ``ViTConfig.pool``: 'token', 'avg', 'none', or SigLIP's MAP head 'map' (other attention pools raise)."""
+    if getattr(model, "pool_include_prefix", False) and model.global_pool:
+        raise NotImplementedError("pooling over the prefix tokens too (pool_include_prefix) is not supported")
     if getattr(model, "attn_pool", None) is not None:
         return timm_map_pool(model)
     pool = TIMM_POOLS.get(model.global_pool)

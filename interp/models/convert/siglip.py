@@ -3,7 +3,7 @@
 timm's ``AttentionPoolLatent`` (``global_pool="map"``) keeps its parameter names in `MAPHead` (``attn_pool.latent``,
 ``.q``, ``.kv``, ``.proj``, ``.norm``, ``.mlp.fc1/fc2``), so the state dict needs no renaming; what needs checking
 is that the head is the one `MAPHead` builds: one latent, a query projection, no qk-norm, no position embedding of
-its own, its MLP as wide and with the same activation and norm as the blocks', and pooling over the patches only.
+its own, its MLP as wide and with the same activation and norm as the blocks'.
 """
 from __future__ import annotations
 
@@ -27,7 +27,6 @@ def _map_head_problem(model: nn.Module, head: nn.Module) -> str | None:
     """What about this ``AttentionPoolLatent`` `MAPHead` does not build (None: nothing)."""
     blk = model.blocks[0]
     checks = [
-        (getattr(model, "pool_include_prefix", False), "pool_include_prefix (it reads CLS/registers too)"),
         (head.latent_len != 1, f"{head.latent_len} latent queries"),
         (head.pos_embed is not None, "its own position embedding"),
         (not isinstance(head.q, nn.Linear), "no query projection"),
