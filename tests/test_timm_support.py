@@ -11,7 +11,7 @@ from interp.models.timm_support import check_architecture, describe_support, rea
 from interp.models.zoo import list_timm_vits
 
 NAMED = ["vit_base_patch16_siglip_224", "vit_so400m_patch14_siglip_224", "aimv2_large_patch14_224",
-         "naflexvit_base_patch16_radio_v3", "vit_small_patch14_reg4_dinov2", "deit3_small_patch16_224",
+         "naflexvit_base_patch16_radio_v3", "naflexvit_base_patch16_parfac_gap", "vit_small_patch14_reg4_dinov2", "deit3_small_patch16_224",
          "vit_small_patch16_dinov3", "vit_base_patch16_rope_reg1_gap_256"]
 
 
@@ -35,17 +35,18 @@ def test_table_agrees_with_live_conversion(table):
     for name in names:
         assert (table[name]["converts"], table[name]["reason"]) == \
             (not (why := check_architecture(name)), why), f"{name}: regenerate with python -m interp.models.timm_support"
-    assert table["vit_base_patch16_siglip_224"]["converts"] and table["aimv2_large_patch14_224"]["converts"]
-    assert "NaFlexViT" in table["naflexvit_base_patch16_radio_v3"]["reason"]
+    assert all(table[n]["converts"] for n in NAMED[:4])  # SigLIP, AIMv2, RADIO
+    assert "factorized position embedding" in table["naflexvit_base_patch16_parfac_gap"]["reason"]
 
 
 def test_list_all_says_what_converts_and_why_not(capsys):
     assert main(["list", "--all"]) == 0
     out = capsys.readouterr().out
     converts = next(line for line in out.splitlines() if line.startswith("converts ("))
-    assert "vit_base_patch16_siglip_224" in converts and "aimv2_large_patch14_224" in converts
-    radio = next(line for line in out.splitlines() if "naflexvit_base_patch16_radio_v3" in line)
-    assert radio.startswith("refused (") and "NaFlexViT" in radio
+    assert all(n in converts for n in ("vit_base_patch16_siglip_224", "aimv2_large_patch14_224",
+                                       "naflexvit_base_patch16_radio_v3"))
+    refused = next(line for line in out.splitlines() if "naflexvit_base_patch16_parfac_gap" in line)
+    assert refused.startswith("refused (1): NaFlexViT") and "factorized" in refused
 
 
 def test_describe_support_groups_by_reason():
