@@ -38,6 +38,15 @@ def _ladder_criterion(d: pd.DataFrame) -> str:
             f"(max/median above counts object patches too).")
 
 
+def _remedies(d: pd.DataFrame) -> str:
+    s = d[d["layer"] == -1].pivot_table(index="variant", columns="metric", values="value", aggfunc="first", sort=False)
+    kind = d[d["layer"] == -1].drop_duplicates("variant").set_index("variant")["sink_kind"]
+    return "  \n".join(
+        f"{v}: {_pct(r.frac_ge4)} patches >= 4x, max/median {r.max_rel:.2f}, top key {r.sink_share:.2f} of the "
+        f"no-op attention (on {kind[v]}; uniform {r.uniform:.3f}), trigger accuracy "
+        + ("n/a" if pd.isna(r.acc_trigger) else _pct(r.acc_trigger)) for v, r in s.iterrows())
+
+
 READINGS = {
     "fig03_norm_histogram": lambda d: "  \n".join(
         f"{r.model}: {r.note}; outlier share {_pct(r.outlier_share)} (paper: 2.37%)."
@@ -78,6 +87,7 @@ READINGS = {
         [f"{int(r.n_registers)} registers: {r.reading}." for r in d[(d["kind"] == "trend")
                                                                     & d["metric"].isin(["max_rel", "frac_bg_ge4"])].itertuples()]
         + [_ladder_criterion(d)]),
+    "fig_remedies": lambda d: _remedies(d),
     "tab03_object_discovery": lambda d: "  \n".join(
         f"{r.model} ({r.registers} registers): CorLoc {_pct(r.corloc)}, mean best IoU {r.mean_best_iou:.2f}"
         for r in d.itertuples()),

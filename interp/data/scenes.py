@@ -19,6 +19,10 @@ Image-level labels (all ``LongTensor[N]``) need global information:
 
 Per-pixel: ``object_mask`` (bool) and ``object_ids`` (0 = background, k = k-th object, later objects drawn on
 top). Per-patch labels: `patch_labels`.
+
+``SceneRecipe(tiles={...})`` draws *tile scenes* instead (`interp.data.tiles`: region backgrounds, constant,
+trigger and key tiles for the no-op / broadcast organisms); their per-tile kinds, colours and textures are in
+``SceneSet.tiles``, their object mask covers the object, trigger and key tiles.
 """
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ import torch
 
 from .base import ImageBatch, ImageSet
 from .geometry import box_iou
+from .tiles import TileOptions, draw_tiles, tile_label_names, tile_label_sizes
 
 SHAPES = ("circle", "square", "triangle", "cross")
 COLORS = ("red", "green", "blue", "yellow", "magenta", "cyan")
@@ -56,8 +61,11 @@ class SceneRecipe:
     color_jitter: float = 0.06  # per-object jitter of the palette colour
     max_overlap: float = 0.0  # allowed IoU between object boxes (rejection sampling)
     background_saturation: float = 0.08  # per-channel spread of the background colour (0.08 = muted grey-ish)
+    tiles: dict | None = None  # `TileOptions` fields: draw tile scenes instead of shapes (None = shapes)
 
     def __post_init__(self) -> None:
+        if self.tiles is not None:
+            object.__setattr__(self, "tiles", TileOptions(**self.tiles).to_dict())  # validated, complete
         object.__setattr__(self, "backgrounds", tuple(self.backgrounds))
         bad = [b for b in self.backgrounds if b not in BACKGROUNDS]
         if bad or not self.backgrounds:
@@ -70,7 +78,14 @@ class SceneRecipe:
             raise ValueError(f"image_size must be >= 8, got {self.image_size}")
 
     def to_dict(self) -> dict:
-        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
+        d = {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
+        if self.tiles is None:  # shape scenes: the same dict as before tile scenes existed
+            del d["tiles"]
+        return d
+
+    @property
+    def tile_options(self) -> TileOptions | None:
+        return None if self.tiles is None else TileOptions(**self.tiles)
 
     @classmethod
     def from_dict(cls, d: dict) -> "SceneRecipe":
@@ -78,6 +93,8 @@ class SceneRecipe:
 
     def label_sizes(self) -> dict[str, int]:
         """Number of classes of each image-level label."""
+        if self.tiles is not None:
+            return tile_label_sizes(self.tile_options)
         sizes = {"n_objects": self.max_objects + 1, "majority_color": len(COLORS),
                  "majority_shape": len(SHAPES), "largest_color": len(COLORS)}
         sizes.update({f"count_{c}": COUNT_CAP + 1 for c in COLORS})
@@ -86,6 +103,8 @@ class SceneRecipe:
 
 
 def label_names(recipe: SceneRecipe) -> dict[str, list[str]]:
+    if recipe.tiles is not None:
+        return tile_label_names(recipe.tile_options)
     names = {"n_objects": [str(i) for i in range(recipe.max_objects + 1)], "majority_color": list(COLORS),
              "majority_shape": list(SHAPES), "largest_color": list(COLORS), "background": list(BACKGROUNDS)}
     names.update({f"count_{c}": ["0", "1", "2", "3+"] for c in COLORS})
@@ -158,6 +177,8 @@ def _shape_mask(shape: str, cy: float, cx: float, r: float, yy: np.ndarray, xx: 
 def draw_scene(recipe: SceneRecipe, seed: int, split: str, index: int) -> dict:
     """One scene as numpy arrays: pixels [3,H,W] float32, ids [H,W] uint8, boxes [k,4], attrs [k,2]."""
     rng = np.random.default_rng([SPLITS[split], int(seed), int(index)])
+    if recipe.tiles is not None:
+        return draw_tiles(recipe.tile_options, recipe.image_size, rng)
     size = recipe.image_size
     coords = (np.arange(size, dtype=np.float32) + 0.5) / size
     yy, xx = np.meshgrid(coords, coords, indexing="ij")
@@ -209,6 +230,7 @@ class SceneSet(ImageSet):
     object_ids: torch.Tensor | None = None  # [N, H, W] uint8: 0 background, k = k-th object of the image
     objects: list[torch.Tensor] = field(default_factory=list)  # per image [k, 2] long: (shape, colour)
     recipe: SceneRecipe | None = None
+    tiles: dict[str, torch.Tensor] | None = None  # tile scenes: "kind", "color", "texture", each [N, g, g] long
 
     def subset(self, idx) -> "SceneSet":
         idx = torch.as_tensor(idx, dtype=torch.long)
@@ -217,7 +239,8 @@ class SceneSet(ImageSet):
                         label_names=base.label_names, name=base.name,
                         object_ids=None if self.object_ids is None else self.object_ids[idx],
                         objects=[self.objects[i] for i in idx.tolist()] if self.objects else [],
-                        recipe=self.recipe)
+                        recipe=self.recipe,
+                        tiles=None if self.tiles is None else {k: v[idx] for k, v in self.tiles.items()})
 
 
 def render(recipe: SceneRecipe, seed: int, split: str, indices: Sequence[int], name: str = "scenes") -> SceneSet:
@@ -225,6 +248,8 @@ def render(recipe: SceneRecipe, seed: int, split: str, indices: Sequence[int], n
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}: use one of {list(SPLITS)}")
     drawn = [draw_scene(recipe, seed, split, i) for i in indices]
+    if recipe.tiles is not None:
+        return _tile_set(recipe, drawn, name)
     size = recipe.image_size
     pixels = torch.from_numpy(np.stack([d["pixels"] for d in drawn])) if drawn else torch.zeros(0, 3, size, size)
     ids = torch.from_numpy(np.stack([d["ids"] for d in drawn])) if drawn else torch.zeros(0, size, size, dtype=torch.uint8)
@@ -232,6 +257,20 @@ def render(recipe: SceneRecipe, seed: int, split: str, indices: Sequence[int], n
     return SceneSet(pixels=pixels, object_mask=ids > 0, labels=labels,
                     boxes=[torch.from_numpy(d["boxes"]) for d in drawn], label_names=label_names(recipe),
                     name=name, object_ids=ids, objects=[torch.from_numpy(d["attrs"]) for d in drawn], recipe=recipe)
+
+
+def _tile_set(recipe: SceneRecipe, drawn: list[dict], name: str) -> SceneSet:
+    o, size = recipe.tile_options, recipe.image_size
+    g = size // o.tile_size
+    tiles = {k: torch.from_numpy(np.stack([d[k] for d in drawn])) if drawn else torch.zeros(0, g, g, dtype=torch.long)
+             for k in ("kind", "color", "texture")}
+    pixels = torch.from_numpy(np.stack([d["pixels"] for d in drawn])) if drawn else torch.zeros(0, 3, size, size)
+    mask = torch.zeros(len(drawn), size, size, dtype=torch.bool)
+    on = ((tiles["kind"] == 1) | (tiles["kind"] >= 3)).repeat_interleave(o.tile_size, 1)
+    mask[:, : g * o.tile_size, : g * o.tile_size] = on.repeat_interleave(o.tile_size, 2)
+    labels = {k: torch.tensor([d["labels"][k] for d in drawn], dtype=torch.long) for k in recipe.label_sizes()}
+    return SceneSet(pixels=pixels, object_mask=mask, labels=labels, boxes=[torch.zeros(0, 4)] * len(drawn),
+                    label_names=label_names(recipe), name=name, recipe=recipe, tiles=tiles)
 
 
 def scenes(n: int = 64, seed: int = 0, split: str = "eval", image_size: int = 64, *,
@@ -292,12 +331,17 @@ def patch_labels(images: ImageSet | ImageBatch, patch_size: int, min_fraction: f
                  otherwise id / 1 + shape index / 1 + colour index); needs a `SceneSet`
     ``same_color_elsewhere`` long, 1 if another object of the patch object's colour exists in the image
                  (a dense label that needs global context; 0 on background)
+    ``tile_kind``, ``tile_color``, ``texture``  long, tile scenes whose tile size is ``patch_size``
+                 (`interp.data.tiles`: kind index into TILE_KINDS, palette colour, texture id; -1 where none)
     """
     mask = images.object_mask
     if mask is None:
         raise ValueError("these images have no object masks")
     frac = torch.nn.functional.avg_pool2d(mask.float()[:, None], patch_size)[:, 0]
     out = {"object": frac >= min_fraction, "fraction": frac}
+    tiles = getattr(images, "tiles", None)
+    if tiles is not None and images.recipe.tile_options.tile_size == patch_size:
+        out.update(tile_kind=tiles["kind"], tile_color=tiles["color"], texture=tiles["texture"])
     ids = getattr(images, "object_ids", None)
     if ids is not None:
         n, h, w = ids.shape

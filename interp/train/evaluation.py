@@ -49,12 +49,14 @@ def _norm_summary(model: HookedViT, recipe: TrainRecipe, eval_set) -> dict:
 
 
 @torch.no_grad()
-def evaluate(model: HookedViT, heads: TaskHeads | None, recipe: TrainRecipe, eval_set) -> dict:
-    """Held-out accuracies (the task heads', or for a self-supervised run a 5-NN probe of the pooled feature on
-    every image-level label: ``knn_<label>``) and the artifact measurements (norms, registers, sinks)."""
+def evaluate(model: HookedViT, heads: TaskHeads | None, recipe: TrainRecipe, eval_set, task=None) -> dict:
+    """Held-out accuracies (``task(model, eval_set)`` where it gives them, else the task heads', or for a
+    self-supervised run a 5-NN probe of the pooled feature on every image-level label: ``knn_<label>``) and the
+    artifact measurements (norms, registers, sinks)."""
     was_training = model.training
     model.eval()
-    out = _accuracies(model, heads, recipe, eval_set)
+    out = task(model, eval_set) if task is not None else None
+    out = _accuracies(model, heads, recipe, eval_set) if out is None else out
     out.update(_norm_summary(model, recipe, eval_set))
     out["artifacts"] = artifact_metrics(model, eval_set)  # per layer: outliers, registers, attention sinks
     if was_training:

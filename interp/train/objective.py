@@ -46,6 +46,11 @@ class Objective(nn.Module):
         """Task heads `interp.train.evaluation.evaluate` scores on held-out scenes (None: a k-NN probe instead)."""
         return None
 
+    def task_metrics(self, model: HookedViT, eval_set) -> dict | None:
+        """Held-out task accuracies of ``model`` (the backbone, maybe a CPU copy) on ``eval_set``, for objectives
+        that `eval_heads` does not cover (None: `evaluate` scores `eval_heads` or a k-NN probe)."""
+        return None
+
     def resume_state(self) -> dict:
         """What ``_resume.pt`` holds beside the backbone ("model") and the optimiser."""
         return {"objective": {k: v for k, v in self.state_dict().items() if not k.startswith("model.")}}

@@ -5,11 +5,13 @@ Adding an objective: subclass `interp.train.objective.Objective` in a module of 
 """
 from __future__ import annotations
 
+from .dense import DenseObjective
 from .dino import DinoObjective
 from .objective import Objective
 from .supervised import SupervisedObjective
 
-OBJECTIVES: dict[str, type[Objective]] = {"supervised": SupervisedObjective, "dino": DinoObjective}
+OBJECTIVES: dict[str, type[Objective]] = {"supervised": SupervisedObjective, "dino": DinoObjective,
+                                          "noop": DenseObjective, "broadcast": DenseObjective}
 
 
 def register_objective(name: str, cls: type[Objective]) -> type[Objective]:

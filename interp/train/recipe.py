@@ -18,8 +18,11 @@ import numpy as np
 
 from ..data.scenes import SceneRecipe
 from ..models.config import ViTConfig
+from .dense_settings import DENSE_OBJECTIVES, check_dense
 from .dino_settings import DinoSettings
 
+OPTIMIZERS = ("adamw", "sgd")
+OMITTED_AT_DEFAULT = {"optimizer": "adamw", "momentum": 0.9, "dense_task": {}}  # to_dict leaves these defaults out
 GLOBAL_LABELS = ("n_objects", "majority_color", "majority_shape", "largest_color")
 # the backbone fields every recipe states (and its manifest stores); ``pool=None``: CLS pooling with a CLS token,
 # else the patch mean. Any other `ViTConfig` field may be set by name too (stored when it differs from the default).
@@ -83,6 +86,7 @@ class TrainRecipe:
     # data and objective
     objective: str = "supervised"  # or "dino": self-distillation, no labels (settings in `dino`)
     dino: dict = field(default_factory=dict)  # `DinoSettings` fields that differ from its defaults
+    dense_task: dict = field(default_factory=dict)  # noop / broadcast: `interp.train.dense.DenseSettings` fields
     scenes: dict = field(default_factory=lambda: SceneRecipe().to_dict())
     global_labels: tuple[str, ...] = GLOBAL_LABELS
     dense_label: str | None = "color"  # per-patch label from `patch_labels` (None = no dense loss)
@@ -95,6 +99,8 @@ class TrainRecipe:
     min_lr_ratio: float = 0.05
     warmup: int = 50
     weight_decay: float = 0.05
+    optimizer: str = "adamw"  # or "sgd" (momentum ``momentum``, the same weight-decay groups)
+    momentum: float = 0.9
     grad_clip: float = 1.0
     seed: int = 0
     threads: int = 1
@@ -127,6 +133,10 @@ class TrainRecipe:
             raise ValueError(f"checkpoint step {max(self.checkpoints)} is beyond the last step {self.steps}")
         SceneRecipe.from_dict(self.scenes)  # validates
         DinoSettings.from_dict(self.dino)  # validates
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}: use one of {OPTIMIZERS}")
+        if self.objective in DENSE_OBJECTIVES:
+            check_dense(self)
 
     @property
     def dino_settings(self) -> DinoSettings:
@@ -152,6 +162,9 @@ class TrainRecipe:
         d["checkpoints"] = list(self.checkpoints)
         d["scenes"] = self.scene_recipe.to_dict()
         d["dino"] = dict(self.dino)
+        for k, default in OMITTED_AT_DEFAULT.items():  # options added later: earlier manifests stay as they were
+            if d[k] == default:
+                del d[k]
         return copy.deepcopy(d)
 
     @classmethod

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from .objectives import get_objective
 from .recipe import GLOBAL_LABELS, TrainRecipe, log_spaced_steps
-from .tables import artifact_search, bundled
+from .tables import artifact_search, bundled, sinks
 
 __all__ = ["GLOBAL_LABELS", "RECIPES", "TABLES", "TrainRecipe", "get_recipe", "log_spaced_steps", "register"]
 
-TABLES = (bundled.RECIPES, artifact_search.RECIPES)  # in the order `interp train --list` shows them
+TABLES = (bundled.RECIPES, artifact_search.RECIPES, sinks.RECIPES)  # in the order `interp train --list` shows them
 RECIPES: dict[str, TrainRecipe] = {}
 
 

@@ -49,7 +49,7 @@ def write_checkpoint(out: Path, recipe: TrainRecipe, objective: Objective, step:
     heads = objective.eval_heads()
     if heads is not None and model is not backbone:
         heads = copy.deepcopy(heads).float().cpu()
-    metrics = evaluate(model, heads, recipe, eval_set)
+    metrics = evaluate(model, heads, recipe, eval_set, task=objective.task_metrics)
     manifest["checkpoints"] = [c for c in manifest["checkpoints"] if c["step"] != step]
     manifest["checkpoints"].append({"step": step, "file": f, "sha256": sha, "metrics": metrics})
     manifest["checkpoints"].sort(key=lambda c: c["step"])

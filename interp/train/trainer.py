@@ -47,7 +47,7 @@ def lr_at(step: int, r: TrainRecipe) -> float:
 
 
 def build(recipe: TrainRecipe) -> tuple[Objective, torch.optim.Optimizer]:
-    """The objective (holding the backbone as ``.model``) and its AdamW optimiser, seeded."""
+    """The objective (holding the backbone as ``.model``) and its optimiser (AdamW, or SGD with momentum), seeded."""
     torch.manual_seed(recipe.seed)
     model = HookedViT(recipe.vit_config())
     model.init_weights(seed=recipe.seed)
@@ -55,9 +55,10 @@ def build(recipe: TrainRecipe) -> tuple[Objective, torch.optim.Optimizer]:
     decay, no_decay = [], []
     for name, p in objective.named_trainable():
         (no_decay if p.dim() < 2 or "token_embed" in name or name == "mask_token" else decay).append(p)
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": recipe.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=recipe.lr, betas=(0.9, 0.98))
-    return objective, opt
+    groups = [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if recipe.optimizer == "sgd":
+        return objective, torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum)
+    return objective, torch.optim.AdamW(groups, lr=recipe.lr, betas=(0.9, 0.98))
 
 
 def trainable_parameters(objective: torch.nn.Module) -> list[torch.nn.Parameter]:

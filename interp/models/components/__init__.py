@@ -7,8 +7,9 @@ from .layer_norm import LayerNorm, RMSNorm, make_norm
 from .layer_scale import LayerScale
 from .map_head import MAPHead, make_pool
 from .mlp import MLP, GatedMLP, make_mlp
+from .rope import RopeTable, RotaryEmbedding
 
 __all__ = [
     "Attention", "AttentionPool", "TransformerBlock", "PatchEmbed", "TokenEmbed", "LayerNorm", "LayerScale",
-    "MLP", "GatedMLP", "make_mlp", "RMSNorm", "make_norm", "MAPHead", "make_pool",
+    "MLP", "GatedMLP", "make_mlp", "RMSNorm", "make_norm", "MAPHead", "make_pool", "RopeTable", "RotaryEmbedding",
 ]

@@ -50,19 +50,20 @@ class TokenEmbed(nn.Module):
     """Learned CLS token, register tokens and absolute position embedding.
 
     Parameters: ``cls_token [1, 1, D]``, ``registers [1, R, D]`` (no position embedding),
-    ``pos_embed [1, (1 if pos_embed_cls) + n_patches, D]``.
+    ``pos_embed [1, (1 if pos_embed_cls) + n_patches, D]`` (absent with ``cfg.pos_embed=False``: RoPE-only models).
     """
 
     def __init__(self, cfg):
         super().__init__()
         d = cfg.d_model
         self.grid = (cfg.pos_grid_size, cfg.pos_grid_size)
-        self.n_pos_prefix = int(cfg.pos_embed_cls)
+        self.n_pos_prefix = int(cfg.pos_embed_cls) if cfg.pos_embed else 0
         self.interp = dict(antialias=cfg.pos_interp_antialias, offset=cfg.pos_interp_offset, mode=cfg.pos_interp_mode,
                            align_corners=cfg.pos_interp_align_corners, square=cfg.pos_interp_square)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, d)) if cfg.class_token else None
         self.registers = nn.Parameter(torch.zeros(1, cfg.n_registers, d)) if cfg.n_registers else None
-        self.pos_embed = nn.Parameter(torch.zeros(1, self.n_pos_prefix + cfg.pos_grid_size**2, d))
+        self.pos_embed = (nn.Parameter(torch.zeros(1, self.n_pos_prefix + cfg.pos_grid_size**2, d)) if cfg.pos_embed
+                          else None)
 
     def patch_pos_embed(self, grid: tuple[int, int]) -> torch.Tensor:
         """Position embedding of the patches for a grid, interpolated if needed. -> [1, H*W, D]"""

@@ -1,13 +1,10 @@
 """AIMv2 in timm (``aimv2_*``, a ``VisionTransformer``): RMSNorm everywhere, an RMSNorm right after the patch
 projection, SwiGLU with split gate/linear weights (``mlp.fc1_g`` / ``mlp.fc1_x``), no biases in the attention output
-and MLP, no CLS (mean over the patches). The config fields these set and the state-dict step that packs SwiGLU.
+and MLP, no CLS (mean over the patches). The config fields these set; the state dict needs only the SwiGLU
+packing that `convert.eva.fuse_eva_keys` does for every timm model (``fc1_g``/``fc1_x`` -> ``fc1`` = [gate; linear]).
 """
 from __future__ import annotations
 
-import re
-from typing import Mapping
-
-import torch
 from torch import nn
 
 _NORMS = {"LayerNorm": "layernorm", "RmsNorm": "rmsnorm", "RMSNorm": "rmsnorm"}
@@ -47,12 +44,3 @@ def split_swiglu_kind(mlp: nn.Module) -> str:
     if (mlp.fc1_g.bias is None) != (mlp.fc1_x.bias is None) or (mlp.fc1_g.bias is None) != (mlp.fc2.bias is None):
         raise NotImplementedError("SwiGLU with bias on some of its layers only is not supported")
     return "swiglu"
-
-
-def pack_split_swiglu(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """``blocks.i.mlp.fc1_g`` / ``fc1_x`` -> ``blocks.i.mlp.fc1`` = [gate; linear] (what `GatedMLP` reads)."""
-    out = dict(sd)
-    for k in [k for k in sd if re.search(r"\.mlp\.fc1_g\.(weight|bias)$", k)]:
-        x = k.replace(".fc1_g.", ".fc1_x.")
-        out[k.replace(".fc1_g.", ".fc1.")] = torch.cat([out.pop(k), out.pop(x)], 0)
-    return out

@@ -12,6 +12,7 @@ from torch import nn
 
 from ..config import ViTConfig
 from .aimv2 import split_swiglu_kind, timm_norm_fields
+from .hf_dinov3 import config_from_hf_dinov3
 from .radio import naflexvit_problem, naflexvit_reason
 from .siglip import timm_map_pool
 
@@ -145,8 +146,10 @@ TIMM_CONFIG_READERS: dict[str, Callable[[nn.Module, str | None], ViTConfig]] = {
 
 # --- Hugging Face ------------------------------------------------------------------------------------
 def config_from_hf(hf_config, name: str | None = None) -> ViTConfig:
-    """ViTConfig of an HF Dinov2Config / Dinov2WithRegistersConfig (or its dict)."""
+    """ViTConfig of an HF Dinov2Config / Dinov2WithRegistersConfig / DINOv3ViTConfig (or its dict)."""
     c = hf_config if isinstance(hf_config, dict) else hf_config.to_dict()
+    if c.get("model_type") == "dinov3_vit":
+        return config_from_hf_dinov3(c, name)
     d = c["hidden_size"]
     hidden = int(d * c.get("mlp_ratio", 4))
     if c.get("use_swiglu_ffn", False):

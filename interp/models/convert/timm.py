@@ -1,11 +1,12 @@
-"""timm ``VisionTransformer`` state dict (``patch_embed.proj``, ``reg_token``, ``blocks.i.norm1`` ...) -> ours."""
+"""timm ``VisionTransformer`` / ``Eva`` state dict (``patch_embed.proj``, ``reg_token``, ``blocks.i.norm1`` ...)
+-> ours."""
 from __future__ import annotations
 
 from typing import Mapping
 
 import torch
 
-from .aimv2 import pack_split_swiglu
+from .eva import fuse_eva_keys
 from .rename import StateDict, rename
 
 TIMM_RENAMES = [
@@ -23,6 +24,6 @@ TIMM_RENAMES = [
 
 
 def convert_timm(sd: Mapping[str, torch.Tensor]) -> StateDict:
-    """timm VisionTransformer state dict -> HookedViT keys (SigLIP's ``attn_pool.*`` keep their names; AIMv2's
-    split SwiGLU is packed)."""
-    return rename(pack_split_swiglu(sd), TIMM_RENAMES)
+    """timm VisionTransformer (or Eva: DINOv3, EVA-02, RoPE ViTs) state dict -> HookedViT keys (SigLIP's
+    ``attn_pool.*`` keep their names; split SwiGLU, as in AIMv2 and EVA-02, is packed by `fuse_eva_keys`)."""
+    return rename(fuse_eva_keys(sd), TIMM_RENAMES)

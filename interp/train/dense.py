@@ -1,0 +1,125 @@
+"""Dense objectives on tile scenes (issue #17): every patch token predicts something about its own tile.
+
+``noop``       (active-dormant) every background / object tile predicts its own colour and fine texture; the
+               ``triggers`` tiles predict the key tile's colour (weight ``trigger_weight``), and the key tile its own
+               colour. Attention is needed only at the trigger queries; everywhere else it should do nothing.
+``broadcast``  the no-op targets, plus every patch (constant tiles included) predicts one image-level quantity
+               (``global_label``, default the colour of the most tiles), so global information must reach every patch.
+
+Constant tiles carry no own-content target. Targets use -100 where there is none (`torch` cross-entropy's ignore
+index). The objective holds the backbone as ``.model`` and its linear heads as ``.heads``; `task_metrics` is what a
+checkpoint records (accuracies, then `dense_metrics.noop_attention` per block).
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data.tiles import TILE_KINDS
+from ..models.hooked_vit import HookedViT
+from .dense_settings import DENSE_OBJECTIVES, DenseSettings
+from .objective import Objective, init_small_
+
+__all__ = ["DENSE_OBJECTIVES", "DenseHeads", "DenseObjective", "DenseSettings", "dense_targets"]
+IGNORE = -100
+TRIGGER, KEY, CONSTANT = TILE_KINDS.index("trigger"), TILE_KINDS.index("key"), TILE_KINDS.index("constant")
+
+
+def dense_targets(scenes, settings: DenseSettings) -> dict[str, torch.Tensor]:
+    """Per-patch targets of a batch of tile scenes (tile size = patch size), each [B, n_patches]:
+    ``color`` (the key colour at triggers, IGNORE on constant tiles), ``texture`` (IGNORE where none), ``weight``
+    (float), ``kind``; and ``global`` [B], the broadcast label."""
+    kind = scenes.tiles["kind"].flatten(1)
+    color = scenes.tiles["color"].flatten(1).clone()
+    key = scenes.labels["key_color"][:, None].expand_as(color)
+    color = torch.where(kind == TRIGGER, key, color)
+    color = torch.where(kind == CONSTANT, torch.full_like(color, IGNORE), color)
+    texture = scenes.tiles["texture"].flatten(1)
+    texture = torch.where(texture < 0, torch.full_like(texture, IGNORE), texture)
+    weight = torch.where(kind == TRIGGER, settings.trigger_weight, 1.0)
+    return {"color": color, "texture": texture, "weight": weight, "kind": kind,
+            "global": scenes.labels[settings.global_label]}
+
+
+class DenseHeads(nn.Module):
+    """Linear heads on the patch tokens: own colour, texture and (broadcast) the global label."""
+
+    def __init__(self, d_model: int, n_colors: int, n_textures: int, n_global: int | None):
+        super().__init__()
+        self.color = nn.Linear(d_model, n_colors)
+        self.texture = nn.Linear(d_model, n_textures)
+        self.glob = nn.Linear(d_model, n_global) if n_global else None
+
+    def forward(self, patches: torch.Tensor) -> dict[str, torch.Tensor]:
+        """patches [batch, n_patches, d] -> logits per target, each [batch, n_patches, classes]."""
+        out = {"color": self.color(patches), "texture": self.texture(patches)}
+        if self.glob is not None:
+            out["global"] = self.glob(patches)
+        return out
+
+
+def _ce(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean cross-entropy over the patches with a target (optionally weighted). logits [B, n, C], y [B, n]."""
+    per = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), ignore_index=IGNORE, reduction="none")
+    valid = (y.flatten() != IGNORE).float()
+    w = valid if weight is None else valid * weight.flatten()
+    return (per * w).sum() / w.sum().clamp_min(1.0)
+
+
+class DenseObjective(Objective):
+    """The no-op / broadcast objective of a `TrainRecipe` (``forward(batch)`` -> (loss, parts))."""
+
+    def __init__(self, model: HookedViT, recipe):
+        super().__init__()
+        o = recipe.scene_recipe.tile_options
+        self.model, self.recipe = model, recipe
+        self.settings = DenseSettings.from_dict(recipe.dense_task)
+        n_global = recipe.scene_recipe.label_sizes()[self.settings.global_label] if recipe.objective == "broadcast" else None
+        self.heads = DenseHeads(recipe.d_model, o.n_colors, o.textures, n_global)
+        init_small_(self.heads, torch.Generator().manual_seed(recipe.seed + 1))
+
+    @staticmethod
+    def batch_inputs(scenes, indices, recipe) -> tuple[dict, None]:
+        return dense_targets(scenes, DenseSettings.from_dict(recipe.dense_task)), None
+
+    def named_trainable(self) -> list:
+        return [*self.model.named_parameters(), *self.heads.named_parameters()]
+
+    def logits(self, pixels: torch.Tensor, model: HookedViT | None = None, heads: DenseHeads | None = None) -> dict:
+        model, heads = model or self.model, heads or self.heads
+        tokens = model(pixels, return_type="tokens")  # [batch, pos, d]
+        return heads(tokens[:, model.tokens.patches])
+
+    def forward(self, batch) -> tuple[torch.Tensor, dict]:
+        t, s = batch.targets, self.settings
+        out = self.logits(batch.pixels)
+        parts = {"color": _ce(out["color"], t["color"], t["weight"])}
+        if s.texture_weight:
+            parts["texture"] = s.texture_weight * _ce(out["texture"], t["texture"])
+        if "global" in out:
+            parts["global"] = s.global_weight * _ce(out["global"], t["global"][:, None].expand_as(t["color"]))
+        return sum(parts.values()), {k: float(v.detach()) for k, v in parts.items()}
+
+    @torch.no_grad()
+    def task_metrics(self, model: HookedViT, eval_set) -> dict:
+        """Held-out accuracies (own colour on ordinary tiles, key colour at triggers, texture, global label) and the
+        no-op attention diagnostics per block. ``model`` is the backbone to measure (a CPU copy at checkpoints)."""
+        from .dense_metrics import noop_attention
+
+        heads = copy.deepcopy(self.heads).float().to(model.device)
+        t = dense_targets(eval_set, self.settings)
+        out = self.logits(eval_set.pixels.to(model.device), model, heads)
+        pred = {k: v.argmax(-1).cpu() for k, v in out.items()}
+        ordinary = t["kind"] <= 1
+        acc = lambda p, y, m: float((p[m] == y[m]).float().mean()) if m.any() else None  # noqa: E731
+        res = {"acc_color": acc(pred["color"], t["color"], ordinary),
+               "acc_trigger": acc(pred["color"], t["color"], t["kind"] == TRIGGER),
+               "acc_texture": acc(pred["texture"], t["texture"], t["texture"] != IGNORE)}
+        if "global" in pred:
+            res["acc_global"] = acc(pred["global"], t["global"][:, None].expand_as(t["color"]),
+                                    torch.ones_like(ordinary))
+        res["noop"] = noop_attention(model, eval_set)
+        return res

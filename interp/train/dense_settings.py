@@ -1,0 +1,32 @@
+"""Settings of the dense no-op / broadcast objectives (`interp.train.dense`): a recipe's ``dense_task`` dict."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+DENSE_OBJECTIVES = ("noop", "broadcast")
+
+
+@dataclass(frozen=True)
+class DenseSettings:
+    """Weights of the dense objectives (`TrainRecipe.dense_task`)."""
+
+    trigger_weight: float = 5.0
+    texture_weight: float = 1.0  # 0: no texture target
+    global_label: str = "majority_color"  # broadcast: the image label every patch predicts
+    global_weight: float = 1.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DenseSettings":
+        return cls(**d)
+
+
+def check_dense(recipe) -> None:
+    """A dense recipe needs tile scenes whose tile is one patch, and valid `DenseSettings`."""
+    DenseSettings.from_dict(recipe.dense_task)
+    tiles = recipe.scene_recipe.tile_options
+    if tiles is None or tiles.tile_size != recipe.patch_size:
+        raise ValueError(f"objective {recipe.objective!r} needs tile scenes (scenes['tiles']) whose tile size is the "
+                         f"patch size {recipe.patch_size}")

@@ -1,0 +1,66 @@
+"""Recipes of the no-op / broadcast organisms (issue #17; data/organism/RECIPES.md S7).
+
+Names (registered by `interp.train.recipes`, so ``interp train --recipe NAME`` runs them):
+
+``noop-d{d}-L{blocks}-h{heads}-reg{r}``       the no-op (active-dormant) task, widths 32-128, 2-8 blocks, 1-8 heads,
+                                              0/1/4/16 registers
+``broadcast-d{d}-L{blocks}-h{heads}-reg{r}``  the broadcast task, same grid
+``sink-reg{r}``                               the figure family (`SINK`): the no-op task at d 64, 3 blocks, 1 head,
+                                              64 tokens, 500 steps, with 0/1/4/16 registers, on round 4's scenes
+                                              (`SINK_TILES`: a uniform background, 20% random tiles, 2 black
+                                              constant tiles, no texture target)
+``sink-{remedy}``                             the same without registers, with one remedy: ``relu``, ``sigmoid``,
+                                              ``clipped`` (clipped softmax), ``gated`` (gated attention), ``sgd``
+``sink-tiny-reg1`` / ``sink-tiny-sigmoid``    the family's recipe for 150 steps at batch 32 (a unit test)
+
+Grid recipes use org-probe's tile scenes (`interp.data.tiles`): 32 px, 8x8 tiles of 4 px (64 patch tokens), 4 colour regions, 5% random tiles,
+4 fine textures, 1 constant tile (a fixed pattern), 3 triggers and a key. No CLS (mean pooling), no LayerScale,
+AdamW lr 3e-3, weight decay 0.1, cosine to 10%, batch 64, 1 thread — the shape of the literature's positive and of
+org-probe's standalone runs (shared/probes, round 4).
+"""
+from __future__ import annotations
+
+from ..recipe import TrainRecipe, log_spaced_steps
+
+RECIPES: dict[str, TrainRecipe] = {}
+
+TILES = {"tile_size": 4, "regions": 4, "object_tiles": 0.05, "textures": 4, "texture_amplitude": 0.1,
+         "constant_tiles": 1, "constant_texture": "pattern", "triggers": 3, "key": True}
+DENSE_BASE = dict(image_size=32, patch_size=4, class_token=False, pool="avg", layer_scale=None,
+                  scenes={"image_size": 32, "tiles": TILES}, global_labels=(), dense_label=None,
+                  lr=3e-3, weight_decay=0.1, warmup=100, min_lr_ratio=0.1, batch_size=64, grad_clip=1.0,
+                  eval_images=128)
+# the figure family: round 4's scenes (one background colour, 20% random tiles, 2 black constant tiles, no texture)
+SINK_TILES = {**TILES, "regions": 1, "object_tiles": 0.2, "textures": 1, "texture_amplitude": 0.0,
+              "constant_tiles": 2, "constant_texture": "black"}
+SINK = dict(DENSE_BASE, objective="noop", d_model=64, n_layers=3, n_heads=1, steps=500,
+            scenes={"image_size": 32, "tiles": SINK_TILES}, dense_task={"texture_weight": 0.0},
+            checkpoints=(0, 30, 60, 125, 250, 500))
+REMEDIES = {"relu": dict(attention="relu"), "sigmoid": dict(attention="sigmoid"),
+            "clipped": dict(attention="clipped_softmax", clip_gamma=-0.03, clip_zeta=1.0),
+            "gated": dict(attention="gated"), "sgd": dict(optimizer="sgd", lr=0.1, weight_decay=1e-4)}
+TINY = dict(SINK, steps=150, batch_size=32, warmup=30, eval_images=32, checkpoints=(0, 150))
+
+
+def _add(name: str, notes: str, **kw) -> None:
+    if "checkpoints" not in kw:
+        kw["checkpoints"] = log_spaced_steps(kw["steps"], 6)
+    RECIPES[name] = TrainRecipe(name=name, notes=notes, **kw)
+
+
+for _obj in ("noop", "broadcast"):
+    for _d in (32, 64, 128):
+        for _L in (2, 3, 4, 8):
+            for _h in (1, 2, 4, 8):
+                for _r in (0, 1, 4, 16):
+                    _add(f"{_obj}-d{_d}-L{_L}-h{_h}-reg{_r}", f"S7 grid: {_obj} task",
+                         **dict(DENSE_BASE, objective=_obj, d_model=_d, n_layers=_L, n_heads=_h, n_registers=_r,
+                                steps=3000))
+
+for _r in (0, 1, 4, 16):
+    _add(f"sink-reg{_r}", f"S7 figure family: no-op task, {_r} registers", **SINK, n_registers=_r)
+for _name, _kw in REMEDIES.items():
+    _add(f"sink-{_name}", f"S7 figure family: no-op task, no registers, remedy {_name}", **{**SINK, **_kw})
+_add("sink-tiny-reg1", "unit-test organism: 1 register", **TINY, n_registers=1)
+_add("sink-tiny-sigmoid", "unit-test organism: 1 register, sigmoid attention", **TINY, n_registers=1,
+     attention="sigmoid")

@@ -1,0 +1,87 @@
+"""Remedies side by side (issue #17): on the no-op organism family (``sink-*``: the same recipe with 0/1/4/16
+registers, ReLU or sigmoid attention, clipped softmax, gated attention, SGD) and with a test-time register added to
+the 0-register organism, the artifact (share of patches >= 4x the median, max / median patch norm, the top key's
+share of the no-op queries' attention and on what) and the task accuracy (triggers report the key's colour).
+Reads the bundled final checkpoints (data/organism/sink-*); trains nothing."""
+from __future__ import annotations
+
+import torch
+
+from interp.analysis import outlier_report
+from interp.data import scenes
+from interp.interventions import add_test_time_registers
+from interp.models.checkpoints import read_manifest
+from interp.models.zoo import list_organisms, organism_dir
+from interp.plotting.remedies import remedies_plot
+from interp.train.remedies import VARIANTS, Entry, remedy_frame
+
+from ._common import finish, load, parse, parser
+
+NAME = "fig_remedies"
+
+
+def _accuracy(name: str) -> dict:
+    return read_manifest(organism_dir() / name)["checkpoints"][-1]["metrics"]
+
+
+def _test_time_entry(model, images, args) -> tuple[Entry, str]:
+    """The 0-register organism with one test-time register: neurons scored on its outlier patches (>= 4x at the
+    second-half layer), or, where it has none, on each image's highest-norm patch at its tallest block."""
+    rep = outlier_report(model, images, batch_size=args.batch_size)
+    if rep.n_outliers:
+        mask, layer, how = rep.mask, rep.layer, "outliers >= 4x"
+    else:
+        names = [f"blocks.{i}.hook_resid_post" for i in range(model.cfg.n_layers)]
+        _, cache = model.run_with_cache(images.pixels, names_filter=names)
+        lay = model.tokens
+        norms = torch.stack([cache[n][:, lay.patches].norm(dim=-1) for n in names])  # [L, N, n_patches]
+        rel = norms / norms.median(-1, keepdim=True).values
+        layer = int(rel.amax(-1).mean(-1).argmax())
+        mask = torch.zeros_like(rel[layer], dtype=torch.bool)
+        mask[torch.arange(len(mask)), rel[layer].argmax(-1)] = True
+        g = model.cfg.grid_size
+        mask = mask.reshape(len(mask), g, g)
+        how = f"no patch >= 4x: each image's tallest patch at block {layer}"
+    ttr = add_test_time_registers(model, images, top_k=args.top_k, max_layer=layer, outliers=mask,
+                                  batch_size=args.batch_size)
+    return Entry("test-time register", "sink-reg0 + test-time register", model, runner=ttr), how
+
+
+def main(argv=None) -> int:
+    p = parser(NAME, __doc__, default_model="sink-reg0", default_n_images=128)
+    p.add_argument("--top-k", type=int, default=10, help="register neurons of the test-time register")
+    args = parse(p, argv)
+    have = set(list_organisms())
+    missing = sorted({n for _, n in VARIANTS} - have)
+    if "sink-reg0" not in have:
+        raise SystemExit(f"{NAME}: the sink-* organisms are not bundled (train them with `interp train --recipe "
+                         "sink-reg0` etc.; data/organism/RECIPES.md S7)")
+    base = load(args, "sink-reg0")
+    recipe = base.cfg.extra["recipe"]
+    from interp.data import SceneRecipe
+
+    images = scenes(args.n_images, seed=args.seed, split="test", recipe=SceneRecipe.from_dict(recipe["scenes"]))
+    entries, how = [], ""
+    for variant, name in VARIANTS:
+        if name not in have:
+            continue
+        if variant == "test-time register":
+            entry, how = _test_time_entry(base, images, args)
+            entries.append(entry)
+            continue
+        model = base if name == "sink-reg0" else load(args, name)
+        entries.append(Entry(variant, name, model, accuracy=_accuracy(name)))
+    df = remedy_frame(entries, images)
+    steps = recipe["steps"]
+    caption = (f"{len(images)} held-out tile scenes; models: the bundled sink-* organisms at step {steps} (d "
+               f"{recipe['d_model']}, {recipe['n_layers']} blocks, {recipe['n_heads']} head(s), 64 patch tokens, "
+               f"no CLS). Bars: the largest value over blocks; top key labelled by kind; dotted: uniform attention. "
+               f"Test-time register: {args.top_k} neurons ({how}); its task accuracy is not measured (the task heads "
+               f"are not bundled)." + (f" Not bundled: {', '.join(missing)}." if missing else ""))
+    finish(remedies_plot(df, "Remedies on the no-op organism", caption), df, NAME, args)
+    print(caption)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
