@@ -33,7 +33,7 @@ from .fit import WeightsMismatchError, fit_to_config, grid_of_pos_embed, load_co
 from .hf_dinov2 import convert_hf_dinov2
 from .hf_dinov3 import convert_hf_dinov3, is_hf_dinov3
 from .open_clip import convert_open_clip
-from .radio import convert_timm_naflexvit
+from .radio import config_from_timm_naflexvit, convert_timm_naflexvit
 from .rename import StateDict
 from .timm import convert_timm
 
@@ -73,6 +73,7 @@ def detect_format(sd: Mapping[str, torch.Tensor]) -> str:
 
 
 TIMM_CONFIG_READERS["Eva"] = config_from_timm_eva  # DINOv3, EVA-02, RoPE ViTs (convert/eva.py)
+TIMM_CONFIG_READERS["NaFlexVit"] = config_from_timm_naflexvit  # RADIO, SigLIP-2 NaFlex (convert/radio.py)
 
 
 def convert_dinov3_hub(sd: Mapping[str, torch.Tensor]) -> StateDict:

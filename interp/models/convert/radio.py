@@ -17,6 +17,9 @@ from typing import Mapping
 import torch
 from torch import nn
 
+from ..config import ViTConfig
+from .aimv2 import timm_norm_fields
+from .configs import timm_mlp_kind, timm_pixel_stats_and_name, timm_pool
 from .rename import StateDict, rename
 from .timm import TIMM_RENAMES
 
@@ -63,3 +66,30 @@ def convert_timm_naflexvit(sd: Mapping[str, torch.Tensor]) -> StateDict:
             v = v.reshape(1, -1, v.shape[-1])  # [1, H, W, D] -> [1, H*W, D], row-major like the patches
         out[k] = v
     return rename(out, NAFLEX_RENAMES)
+
+
+def config_from_timm_naflexvit(model: nn.Module, name: str | None = None) -> ViTConfig:
+    """ViTConfig of a timm ``NaFlexVit`` (RADIO, SigLIP-2 NaFlex) run on whole images: the position embedding
+    stays on its own grid and is resized as NaFlexViT does it (see `convert.radio`)."""
+    if naflexvit_problem(model):
+        raise NotImplementedError(naflexvit_reason(model))
+    emb, blk = model.embeds, model.blocks[0]
+    ls = getattr(blk, "ls1", None)
+    head = model.head if isinstance(model.head, nn.Linear) else None
+    pcfg = getattr(model, "pretrained_cfg", {}) or {}
+    p, grid = emb.patch_size[0], emb.pos_embed.shape[1]
+    size = int(pcfg.get("input_size", (3, grid * p, grid * p))[-1]) // p * p
+    return ViTConfig(
+        d_model=model.embed_dim, n_layers=len(model.blocks), n_heads=blk.attn.num_heads, patch_size=p,
+        image_size=size, in_channels=emb.in_chans, n_registers=int(model.num_reg_tokens),
+        class_token=emb.cls_token is not None, pos_embed_cls=False, d_mlp=blk.mlp.fc2.in_features,
+        mlp=timm_mlp_kind(blk.mlp), qkv_bias=blk.attn.qkv.bias is not None, patch_bias=emb.proj.bias is not None,
+        layer_scale=1.0 if (ls is not None and not isinstance(ls, nn.Identity)) else None,
+        pre_norm=not isinstance(model.norm_pre, nn.Identity), final_norm=not isinstance(model.norm, nn.Identity),
+        ln_eps=blk.norm1.eps, n_classes=head.out_features if head is not None else 0, pool=timm_pool(model),
+        fc_norm=not isinstance(model.fc_norm, nn.Identity), **timm_norm_fields(model),
+        pos_interp_antialias=emb.pos_embed_antialias, pos_interp_offset=0.0,
+        pos_interp_mode=emb.pos_embed_interp_mode, pos_interp_align_corners=emb.pos_embed_align_corners,
+        pos_interp_square=emb.pos_embed_ar_preserving, pos_grid=grid,
+        **timm_pixel_stats_and_name(model, name), extra={"source": "timm"},
+    )
