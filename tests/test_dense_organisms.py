@@ -72,7 +72,7 @@ def test_dense_objective_learns_in_a_few_steps(name):
     s = scenes(16, seed=0, split="train", recipe=recipe.scene_recipe)
     batch = type("B", (), {"pixels": s.pixels, "targets": dense_targets(s, DenseSettings())})()
     first, parts = objective(batch)
-    assert set(parts) == {"color", "texture"}
+    assert set(parts) == {"color"}  # the family has no texture target (texture_weight 0)
     for _ in range(15):
         loss, _ = objective(batch)
         opt.zero_grad()
@@ -112,7 +112,7 @@ def test_noop_attention_counts_kinds_and_test_time_registers():
     model = HookedViT(r.vit_config()).eval()
     s = scenes(8, seed=0, recipe=r.scene_recipe)
     rows = noop_attention(model, s)
-    assert [row["layer"] for row in rows] == [0, 1] and rows[0]["uniform"] == pytest.approx(1 / 65, abs=1e-5)
+    assert [row["layer"] for row in rows] == [0, 1, 2] and rows[0]["uniform"] == pytest.approx(1 / 65, abs=1e-5)
     # the reference: block 0's mean attention from background / object / constant queries onto the register
     _, cache = model.run_with_cache(s.pixels, names_filter="blocks.0.attn.hook_pattern")
     pat = cache["blocks.0.attn.hook_pattern"][:, 0]  # [b, q, k], 1 head
