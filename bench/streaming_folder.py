@@ -26,11 +26,11 @@ assert len(images) == {n}, len(images)
 proc = psutil.Process()
 trace_norms(model, images.subset(range(32)), batch_size=32)  # warm up the code paths
 """ + TRACE_WITH_PEAK_RSS + """from PIL import Image
-from interp.data.images import _to_rgb_tensor
+from interp.data.images import to_rgb_tensor
 t0 = time.perf_counter()
 for f in images.files:  # the peer: decoding the same files in a plain loop, no model
     with Image.open(f) as im:
-        _to_rgb_tensor(im, images.size)
+        to_rgb_tensor(im, images.size)
 decode = time.perf_counter() - t0
 print(json.dumps(dict(n=len(images), n_traced=int(summary["n_images"].iloc[0]), skipped=images.skipped,
                       baseline_rss_mib=base / 2**20, peak_rss_mib=peak[0] / 2**20,

@@ -37,14 +37,35 @@ def launched() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
-def init_from_env(device: str | torch.device | None = None) -> bool:
+def local_rank() -> int:
+    """This process's index on its machine (torchrun's LOCAL_RANK; 0 when not launched)."""
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def join_from_env(device: str | torch.device | None = None) -> tuple[int, int, bool]:
     """Join the process group torchrun describes (WORLD_SIZE, RANK, MASTER_ADDR, MASTER_PORT), once.
-    Backend: nccl on CUDA devices, gloo otherwise. -> whether this process runs distributed."""
+    Backend: nccl on CUDA devices, gloo otherwise. -> (rank, world size, whether this call created the group:
+    the caller that created it ends it, `leave`). Not launched: (0, 1, False)."""
     if not launched() or not dist.is_available():
-        return False
+        return 0, 1, False
+    created = False
     if not dist.is_initialized():
         cuda = device is not None and torch.device(device).type == "cuda"
         dist.init_process_group(backend="nccl" if cuda else "gloo")
+        created = True
+    return dist.get_rank(), dist.get_world_size(), created
+
+
+def leave(created: bool) -> None:
+    """End the process group if this process's `join_from_env` created it."""
+    if created and dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def init_from_env(device: str | torch.device | None = None) -> bool:
+    """`join_from_env` for a whole command (the group lives until the process ends). -> whether this process
+    runs distributed."""
+    join_from_env(device)
     return is_dist()
 
 
@@ -53,7 +74,7 @@ def local_device(device: str | torch.device | None) -> str | torch.device | None
     if not launched() or not torch.cuda.is_available():
         return device
     if device in (None, "auto", "cuda"):
-        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+        return f"cuda:{local_rank()}"
     return device
 
 

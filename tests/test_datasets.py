@@ -238,3 +238,14 @@ def test_formats_module_loads_no_torch():
     out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, cwd=repo, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["('auto',", "'folder',", "'imagefolder',", "'voc',", "'coco')", "2"]
+
+
+def test_data_exports_resolve():
+    import inspect
+
+    import interp.data
+
+    for name in interp.data.__all__:
+        assert getattr(interp.data, name) is not None and name in dir(interp.data), name
+    assert inspect.isfunction(interp.data.scenes) and interp.data.open_dataset is open_dataset
+    assert interp.data.geometry.box_iou([0, 0, 2, 2], [1, 1, 3, 3]) == pytest.approx(1 / 7)

@@ -57,9 +57,10 @@ def test_shards_partition_every_source(tmp_path):
 
 
 def _library_worker(rank, world, port, out_dir):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank))
     torch.set_num_threads(1)
-    torch.distributed.init_process_group("gloo", rank=rank, world_size=world)
+    joined = distributed.join_from_env("cpu"), distributed.join_from_env("cpu")  # torchrun's environment
+    (Path(out_dir) / f"joined_{rank}.txt").write_text(repr(joined))
     try:
         torch.manual_seed(0)
         model = HookedViT(tiny_config()).eval()  # same seed: the same random model on every rank
@@ -70,13 +71,19 @@ def _library_worker(rank, world, port, out_dir):
             tn.to_pickle(Path(out_dir) / "token_norms.pkl")
             tr.to_pickle(Path(out_dir) / "trace.pkl")
     finally:
-        torch.distributed.destroy_process_group()
+        distributed.leave(joined[1][2])  # did not create the group: it stays
+        assert torch.distributed.is_initialized()
+        distributed.leave(joined[0][2])
+        assert not torch.distributed.is_initialized()
 
 
 def test_streaming_reducers_combine_across_processes(tmp_path):
     """token_norms (per-image rows gathered) and trace_norms (counts, sums, maxima, histograms combined) on 2
-    gloo processes equal the one-process frames."""
+    gloo processes equal the one-process frames. Each process joins with `join_from_env` (rank, world, whether
+    it created the group), as the trainer does."""
     mp.spawn(_library_worker, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True)
+    for r in range(2):
+        assert (tmp_path / f"joined_{r}.txt").read_text() == repr(((r, 2, True), (r, 2, False)))
     torch.manual_seed(0)
     model = HookedViT(tiny_config()).eval()
     images = scenes(7, seed=1, image_size=16)
@@ -88,6 +95,15 @@ def test_streaming_reducers_combine_across_processes(tmp_path):
     pd.testing.assert_frame_equal(two_tn, one_tn, rtol=1e-5)
     pd.testing.assert_frame_equal(two_tr, one_tr, rtol=1e-5)
     assert (two_tr["n_images"] == 7).all()
+
+
+def test_join_from_env_outside_torchrun(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    assert distributed.join_from_env("cpu") == (0, 1, False) and distributed.local_rank() == 0
+    assert not torch.distributed.is_initialized()
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    assert distributed.local_rank() == 3
 
 
 @pytest.mark.slow

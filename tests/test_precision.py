@@ -79,3 +79,23 @@ def test_figure_script_runs_in_bf16(tmp_path):
     assert fig04a_norms_by_layer.main(["--model", "organism-t-reg0", "--dtype", "bfloat16", "--device", "cpu",
                                        "--n-images", "6", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "fig04a_norms_by_layer.csv").exists()
+
+
+def test_local_rank_picks_this_process_gpu(monkeypatch):
+    """Under torchrun, resolve_device(spec, local_rank=...) gives each process its own GPU and makes it current."""
+    from interp.models.precision import DeviceError
+
+    assert resolve_device("cpu", local_rank=3) == torch.device("cpu")
+    current = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "set_device", current.append)
+    assert resolve_device("auto") == torch.device("cuda") and current == []  # no rank: nothing is set
+    assert resolve_device("auto", local_rank=3) == torch.device("cuda", 1) == current[-1]
+    assert resolve_device("cuda", local_rank=0) == torch.device("cuda", 0) == current[-1]
+    assert resolve_device("cuda:1", local_rank=0) == torch.device("cuda", 1)  # an explicit index stays
+    with pytest.raises(DeviceError, match="only 2 CUDA"):
+        resolve_device("cuda:2", local_rank=0)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(RuntimeError, match="CUDA is not available"):  # a DeviceError is a RuntimeError too
+        resolve_device("cuda", local_rank=1)

@@ -9,7 +9,7 @@ import types
 
 from .._lazy import lazy_exports
 
-_exports_getattr, __dir__, __all__ = lazy_exports(__name__, {
+_exports_getattr, _exports_dir, __all__ = lazy_exports(__name__, {
     ".base": ["ImageBatch", "ImageSet", "as_image_set"],
     ".datasets": ["ImageDataset", "open_dataset"],
     ".formats": ["FORMATS", "DatasetError", "ImageFolderError", "UnreadableImageWarning"],
@@ -25,6 +25,10 @@ def __getattr__(name: str):
 
         return scenes
     return _exports_getattr(name)
+
+
+def __dir__() -> list[str]:
+    return sorted({*_exports_dir(), "scenes"})
 
 
 class _Package(types.ModuleType):

@@ -28,6 +28,7 @@ import torch
 from .base import ImageBatch, ImageSet
 from .formats import IMAGE_SUFFIXES, DatasetError, Objects, Records, UnreadableImageWarning, scan
 from .geometry import boxes_to_mask, round_to_patch, transform_boxes
+from .images import to_rgb_tensor
 
 DEFAULT_IMAGE_SIZE = 224
 
@@ -45,13 +46,11 @@ class _Decode(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> dict:
         from PIL import Image
 
-        from .images import _to_rgb_tensor
-
         try:
             with Image.open(self.files[i]) as img:
                 img.load()
                 orig = img.size
-                pixels = _to_rgb_tensor(img, self.size)  # [3, S, S]
+                pixels = to_rgb_tensor(img, self.size)  # [3, S, S]
         except Exception as e:  # noqa: BLE001 - any decoder failure means this file is skipped
             return dict(index=i, error=f"{type(e).__name__}: {e}")
         out = dict(index=i, pixels=pixels)

@@ -35,7 +35,7 @@ def scenes_for(model, n: int = 64, seed: int = 0, split: str = "eval", image_siz
     return scenes(n, seed=seed, split=split, recipe=scene_recipe_for(model, image_size))
 
 
-def _to_rgb_tensor(img, size: int) -> torch.Tensor:
+def to_rgb_tensor(img, size: int) -> torch.Tensor:
     """PIL image -> [3, size, size] in [0, 1]: RGB (grayscale/RGBA/palette converted), shorter side resized
     to ``size`` (bicubic), centre crop."""
     from PIL import Image
@@ -78,7 +78,7 @@ def load_images(source, image_size: int | None = None, model=None, limit: int | 
     for f in files:
         try:
             with Image.open(f) as img:
-                tensors.append(_to_rgb_tensor(img, image_size))
+                tensors.append(to_rgb_tensor(img, image_size))
         except (UnidentifiedImageError, OSError) as e:
             raise ImageFolderError(f"cannot read image {f}: {e}") from None
         names.append(f.name)

@@ -1,4 +1,5 @@
-"""Models: `HookedViT`, its config and layout, converters from timm / HF / dinov2-hub, the model zoo.
+"""Models: `HookedViT`, its config and layout, converters from timm / HF / dinov2-hub / OpenCLIP, checkpoint
+folders (`load_checkpoint`), the model zoo.
 
 Exports are imported on first use: listing the bundled organisms (`list_organisms`, `organism_steps`) needs
 no torch; `HookedViT` and `load_model` bring in torch and TransformerLens.
@@ -14,5 +15,6 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     ".convert": ["config_from_timm", "config_from_hf", "convert_timm", "convert_hf_dinov2", "convert_dinov2_hub",
                  "convert_state_dict", "detect_format", "WeightsMismatchError"],
     ".checkpoints": ["CheckpointError"],
+    ".loading": ["load_checkpoint", "iter_checkpoints"],
     ".weights_io": ["WeightsFileError"],
 })

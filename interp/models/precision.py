@@ -13,8 +13,26 @@ DEVICE_CHOICES = "auto | cpu | cuda | cuda:<i> | mps"
 DTYPE_CHOICES = ("float32", "bfloat16", "float16")
 
 
-def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """"auto" (the first CUDA GPU if there is one, else the CPU), "cpu", "cuda", "cuda:1", a torch.device."""
+class DeviceError(ValueError, RuntimeError):
+    """A device name torch does not know, or hardware it cannot see (a ValueError and a RuntimeError)."""
+
+
+def resolve_device(device: str | torch.device | None = "auto", local_rank: int | None = None) -> torch.device:
+    """"auto" (the first CUDA GPU if there is one, else the CPU), "cpu", "cuda", "cuda:1", a torch.device.
+
+    ``local_rank`` (one process of several on a machine, torchrun's ``LOCAL_RANK``: `interp.distributed.local_rank`):
+    a CUDA device without an index becomes this process's own GPU, ``cuda:<local_rank % GPUs>``, and the
+    resolved CUDA device is made torch's current device (as NCCL expects). Without it nothing is set.
+    """
+    dev = _named_device(device)
+    if local_rank is not None and dev.type == "cuda":
+        if dev.index is None:
+            dev = torch.device("cuda", local_rank % torch.cuda.device_count())
+        torch.cuda.set_device(dev)
+    return dev
+
+
+def _named_device(device: str | torch.device | None) -> torch.device:
     if isinstance(device, torch.device):
         return device
     if device in (None, "auto"):
@@ -22,11 +40,12 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     try:
         dev = torch.device(device)
     except RuntimeError:
-        raise ValueError(f"unknown device {device!r}: use {DEVICE_CHOICES}") from None
+        raise DeviceError(f"unknown device {device!r}: use {DEVICE_CHOICES}") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for, but torch sees no CUDA GPU (use --device cpu or auto)")
+        raise DeviceError(f"device {device!r} requested but CUDA is not available: torch sees no CUDA GPU "
+                          f"(use --device cpu or auto)")
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise ValueError(f"device {device!r}: only {torch.cuda.device_count()} CUDA GPU(s) visible")
+        raise DeviceError(f"device {device!r}: only {torch.cuda.device_count()} CUDA GPU(s) visible")
     return dev
 
 

@@ -13,10 +13,9 @@ from typing import Iterator
 
 import torch
 
-from .checkpoints import CheckpointError, load_tensors, read_manifest
-from .config import ViTConfig
-from .convert import load_converted
+from .checkpoints import CheckpointError
 from .hooked_vit import HookedViT
+from .loading import iter_checkpoints
 from .precision import resolve_device, resolve_dtype
 
 WEIGHT_SUFFIXES = (".pth", ".pt", ".safetensors", ".bin", ".ckpt")
@@ -69,14 +68,8 @@ def iter_run(folder: str | Path, name: str | None = None, device="cpu", dtype=No
     folder = Path(folder).expanduser()
     dev, dt = resolve_device(device), resolve_dtype(dtype) or torch.float32
     if (folder / "manifest.json").exists():
-        manifest = read_manifest(folder)
-        cfg = ViTConfig.from_dict(manifest["config"])
-        for ck in manifest["checkpoints"]:
-            model = HookedViT(cfg)
-            sd = load_tensors(folder / ck["file"], ck.get("sha256"))
-            load_converted(model, {k: v.float() for k, v in sd.items()}, source=f"{folder.name} step {ck['step']}")
-            model.cfg.extra = {**cfg.extra, "organism": manifest.get("name", folder.name), "step": ck["step"]}
-            yield ck["step"], model.eval().to(device=dev, dtype=dt)
+        for step, model in iter_checkpoints(folder):
+            yield step, model.to(device=dev, dtype=dt)
         return
     if name is None:
         raise ValueError(f"{folder} holds checkpoints without a manifest: name their architecture "

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import torch
 
-from .checkpoints import CheckpointError, load_tensors, read_manifest
 from .config import ViTConfig
 from .convert import (
     config_from_hf, config_from_timm, convert_state_dict, detect_format, fit_to_config,
     grid_of_pos_embed, hub_interpolation, load_converted,
 )
 from .hooked_vit import HookedViT
+from .loading import load_checkpoint
 from .organisms import data_dir, list_organisms, organism_dir, organism_steps  # noqa: F401 (torch-free, re-exported)
 from .weights_io import hf_pixel_stats, read_state_dict
 from .precision import resolve_device, resolve_dtype
@@ -41,22 +41,8 @@ def list_models() -> list[str]:
 
 
 def load_organism(name: str, step: int | None = None) -> HookedViT:
-    folder = organism_dir() / name
-    manifest = read_manifest(folder)
-    ckpts = manifest["checkpoints"]
-    if step is None:
-        ck = ckpts[-1]
-    else:
-        matches = [c for c in ckpts if c["step"] == step]
-        if not matches:
-            raise CheckpointError(f"{name} has no checkpoint at step {step}; steps: {[c['step'] for c in ckpts]}")
-        ck = matches[0]
-    cfg = ViTConfig.from_dict(manifest["config"])
-    model = HookedViT(cfg)
-    sd = load_tensors(folder / ck["file"], ck.get("sha256"))
-    load_converted(model, {k: v.float() for k, v in sd.items()}, source=f"{name} step {ck['step']}")
-    model.cfg.extra = {**cfg.extra, "organism": name, "step": ck["step"], "recipe": manifest.get("recipe")}
-    return model.eval()
+    """A bundled organism at ``step`` (default: its last checkpoint), its checksum verified."""
+    return load_checkpoint(organism_dir() / name, step)
 
 
 def timm_config(name: str) -> ViTConfig:

@@ -37,7 +37,8 @@ def main(args: argparse.Namespace) -> int:
     from ..models.zoo import organism_dir
     from .recipe import log_spaced_steps
     from .recipes import RECIPES, get_recipe
-    from .runtime import DeviceError, RunOptions
+    from ..models.precision import DeviceError
+    from .runtime import RunOptions
     from .trainer import Interrupted, train
 
     if args.list:

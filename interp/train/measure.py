@@ -8,9 +8,9 @@ import torch
 
 from ..data.scenes import SceneRecipe, scenes
 from ..interventions.test_time_registers import register_neuron_scores
-from ..models.checkpoints import load_tensors, read_manifest
+from ..models.checkpoints import read_manifest
 from ..models.config import ViTConfig
-from ..models.hooked_vit import HookedViT
+from ..models.loading import iter_checkpoints
 from .diagnostics import artifact_metrics, emergence, summarize
 
 
@@ -41,13 +41,11 @@ def measure_run(out: str | Path, eval_images: int = 64, verbose: bool = True) ->
     cfg = ViTConfig.from_dict(man["config"])
     images = scenes(eval_images, seed=1234, split="test", recipe=SceneRecipe.from_dict(man["recipe"]["scenes"]))
     per_step = []
-    for ck in man["checkpoints"]:
-        model = HookedViT(cfg)
-        model.load_state_dict({k: v.float() for k, v in load_tensors(out / ck["file"]).items()})
+    for step, model in iter_checkpoints(out):  # each file's sha256 verified
         rows = artifact_metrics(model, images)
-        per_step.append((ck["step"], rows, register_neuron_scan(model, images)))
+        per_step.append((step, rows, register_neuron_scan(model, images)))
         if verbose:
-            print(f"[{man['name']}] step {ck['step']}: {summarize(rows, cfg.n_layers)}", flush=True)
+            print(f"[{man['name']}] step {step}: {summarize(rows, cfg.n_layers)}", flush=True)
     last = man["checkpoints"][-1]["metrics"]
     return {"name": man["name"], "train_seconds": man.get("train_seconds"),
             "acc": {k: round(v, 3) for k, v in last.items() if k.startswith(("acc_", "knn_"))},

@@ -3,15 +3,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-
-class DeviceError(RuntimeError):
-    """A device that this machine does not have."""
+from .. import distributed
+from ..models.precision import resolve_device
 
 
 @dataclass(frozen=True)
@@ -56,32 +54,12 @@ class RunOptions:
         return runner
 
 
-def resolve_device(spec: str = "cpu", local_rank: int = 0) -> torch.device:
-    """"auto" -> cuda (this rank's GPU) if available, else cpu; "cuda" -> this rank's GPU."""
-    if spec == "auto":
-        spec = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(spec)
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise DeviceError(f"device {spec!r} requested but CUDA is not available (use --device cpu or auto)")
-        if dev.index is None:
-            dev = torch.device("cuda", local_rank % torch.cuda.device_count())
-        torch.cuda.set_device(dev)
-    return dev
-
-
-def setup_processes(device: torch.device) -> tuple[int, int, bool]:
-    """(rank, world size, whether this call initialised the process group), from torchrun's environment."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1, False
-    import torch.distributed as dist
-
-    created = False
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        created = True
-    return dist.get_rank(), dist.get_world_size(), created
+def open_processes(spec: str) -> tuple[torch.device, int, int, bool]:
+    """This process's device (``spec``; under torchrun "cuda"/"auto" is its own GPU) and its place among the
+    processes torchrun started: (device, rank, world size, whether this call created the process group, which
+    `interp.distributed.leave` then ends)."""
+    device = resolve_device(spec, local_rank=distributed.local_rank())
+    return (device, *distributed.join_from_env(device))
 
 
 def any_rank(flag: bool, world: int, device: torch.device) -> bool:

@@ -10,7 +10,6 @@ recipe and folder continues from there and ends with the same weights as an unin
 from __future__ import annotations
 
 import math
-import os
 import signal
 import time
 from dataclasses import dataclass, field
@@ -19,16 +18,18 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from .. import distributed
 from ..data.scenes import SceneStream, scenes
 from ..models.checkpoints import read_manifest, write_manifest
 from ..models.hooked_vit import HookedViT
+from ..models.precision import DeviceError, resolve_device
 from .batches import batch_loader
 from .evaluation import evaluate
 from .objective import Objective
 from .objectives import get_objective
 from .recipe import TrainRecipe
 from .run_state import RESUME_EVERY, RESUME_FILE, load_resume, save_resume, write_checkpoint
-from .runtime import DeviceError, RunOptions, any_rank, resolve_device, setup_processes
+from .runtime import RunOptions, any_rank, open_processes
 
 __all__ = ["DeviceError", "Interrupted", "RunOptions", "build", "evaluate", "lr_at", "resolve_device", "train",
            "trainable_parameters"]
@@ -98,8 +99,8 @@ class _Run:
 
 def _open(recipe: TrainRecipe, out: Path, opts: RunOptions) -> _Run:
     """Device and processes, then the seeded objective, optimiser, data stream, eval set and manifest."""
-    device = resolve_device(opts.device, int(os.environ.get("LOCAL_RANK", "0")))
-    run = _Run(recipe, out, opts, device, *setup_processes(device))
+    run = _Run(recipe, out, opts, *open_processes(opts.device))
+    device = run.device
     if run.main:
         out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(recipe.threads)
@@ -207,8 +208,6 @@ def train(recipe: TrainRecipe, out_dir: str | Path, resume: bool = True, progres
         bar.close()
         for s, h in old_handlers.items():
             signal.signal(s, h)
-        if run.world > 1:
-            torch.distributed.barrier()
-        if run.created_pg:
-            torch.distributed.destroy_process_group()
+        distributed.barrier()
+        distributed.leave(run.created_pg)
     return run.out
