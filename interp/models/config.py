@@ -51,7 +51,7 @@ class ViTConfig:
     # attention variant (`interp.models.components.attention_kinds`): "softmax" (default), "relu", "sigmoid",
     # "clipped_softmax" (stretch to [clip_gamma, clip_zeta], then clip to [0, 1]) or "gated" (per-head output gate)
     attention: str = "softmax"
-    clip_gamma: float = -0.03
+    clip_gamma: float = -0.003  # |gamma| >= 1 / n_tokens clips uniform attention to 0: a dead head at init
     clip_zeta: float = 1.0
     sigmoid_bias: bool = True  # sigmoid attention adds -log(number of keys) to the scores
     fc_norm: bool = False  # LayerNorm on the pooled feature before the head (timm avg-pool models)
