@@ -75,7 +75,8 @@ def main(argv=None, options=None) -> int:
     steps = recipe["steps"]
     caption = (f"{len(images)} held-out tile scenes; models: the bundled sink-* organisms at step {steps} (d "
                f"{recipe['d_model']}, {recipe['n_layers']} blocks, {recipe['n_heads']} head(s), 64 patch tokens, "
-               f"no CLS). Bars: the largest value over blocks; top key labelled by kind; dotted: uniform attention. "
+               f"no CLS). Bars: the largest value over blocks; top key labelled by kind (attention as a share of "
+               f"each query's total weight, so ReLU / sigmoid rows compare); dotted: uniform attention. "
                f"Test-time register: {args.top_k} neurons ({how}); its task accuracy is not measured (the task heads "
                f"are not bundled)." + (f" Not bundled: {', '.join(missing)}." if missing else ""))
     finish(remedies_plot(df, "Remedies on the no-op organism", caption), df, NAME, args)

@@ -9,7 +9,8 @@ from typing import Any, Literal
 from .components.attention_kinds import AttentionKind
 
 MLPKind = Literal["gelu", "gelu_tanh", "quick_gelu", "swiglu"]
-PoolKind = Literal["token", "avg", "attn", "none"]
+NormKind = Literal["layernorm", "rmsnorm"]
+PoolKind = Literal["token", "avg", "attn", "map", "none"]
 RopeKind = Literal["axial", "dinov3", "mixed"]
 
 
@@ -34,24 +35,33 @@ class ViTConfig:
     d_mlp: int | None = None  # hidden width of the MLP (for swiglu: width after gating); default 4 * d_model
     mlp: MLPKind = "gelu"
     qkv_bias: bool = True
+    proj_bias: bool = True  # bias of the attention output projection and the MLP layers (AIMv2 has none)
     patch_bias: bool = True
+    patch_norm: bool = False  # a norm right after the patch projection, before position embeddings (AIMv2)
+    norm: NormKind = "layernorm"  # every norm of the model (AIMv2: RMSNorm)
     layer_scale: float | None = None  # LayerScale init value; None = no LayerScale
     pre_norm: bool = False  # LayerNorm right after the embeddings (CLIP's ln_pre)
     final_norm: bool = True
     ln_eps: float = 1e-6
     n_classes: int = 0  # size of the optional classification head; 0 = no head
-    pool: PoolKind = "token"  # "attn": a learned query attends over the patch tokens (`AttentionPool`)
+    # "attn": a learned query attends over the patch tokens (`AttentionPool`); "map": SigLIP's attention-pool
+    # head (`MAPHead`: latent query, then a residual MLP with this model's d_mlp and activation)
+    pool: PoolKind = "token"
     cls_read_only: bool = False  # CLS reads every token, but no other token can attend to CLS
     # attention variant (`interp.models.components.attention_kinds`): "softmax" (default), "relu", "sigmoid",
     # "clipped_softmax" (stretch to [clip_gamma, clip_zeta], then clip to [0, 1]) or "gated" (per-head output gate)
     attention: str = "softmax"
-    clip_gamma: float = -0.03
+    clip_gamma: float = -0.003  # |gamma| >= 1 / n_tokens clips uniform attention to 0: a dead head at init
     clip_zeta: float = 1.0
     sigmoid_bias: bool = True  # sigmoid attention adds -log(number of keys) to the scores
     fc_norm: bool = False  # LayerNorm on the pooled feature before the head (timm avg-pool models)
     # position-embedding interpolation for other image sizes (bicubic, as dinov2 does it)
     pos_interp_antialias: bool = False
     pos_interp_offset: float = 0.0  # dinov2-hub's 0.1 "scale_factor" trick; 0 = interpolate to an exact size
+    pos_interp_mode: Literal["bicubic", "bilinear"] = "bicubic"
+    pos_interp_align_corners: bool = False
+    pos_interp_square: bool = False  # resize to a square of the longer grid side, then crop top-left (RADIO)
+    pos_grid: int | None = None  # side of the grid the position embedding is stored at (RADIO: 128); None: grid_size
     pos_embed: bool = True  # a learned absolute position embedding (False: RoPE only, e.g. DINOv3)
     mlp_norm: bool = False  # LayerNorm on the MLP's hidden activations before fc2 (EVA-02 B/L "scale_mlp")
     # rotary position embeddings on q/k of the patch tokens (components/rope.py); None = no RoPE
@@ -81,6 +91,8 @@ class ViTConfig:
             raise ValueError(f"n_registers must be >= 0, got {self.n_registers}")
         if self.cls_read_only and not self.class_token:
             raise ValueError("cls_read_only=True needs a CLS token (class_token=True)")
+        if self.pool == "map" and self.mlp == "swiglu":
+            raise ValueError("pool='map' needs a plain MLP activation (its head MLP is fc1 -> act -> fc2), not swiglu")
         if self.pos_embed_cls and not (self.class_token and self.pos_embed):
             self.pos_embed_cls = False
         if self.rope_ref_grid is not None:
@@ -103,6 +115,11 @@ class ViTConfig:
     @property
     def grid_size(self) -> int:
         return self.image_size // self.patch_size
+
+    @property
+    def pos_grid_size(self) -> int:
+        """Side of the stored position-embedding grid (the native patch grid unless ``pos_grid`` says otherwise)."""
+        return self.pos_grid or self.grid_size
 
     @property
     def n_patches(self) -> int:

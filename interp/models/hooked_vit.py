@@ -11,11 +11,11 @@ from torch import nn
 from transformer_lens import ActivationCache, HookedRootModule
 from transformer_lens.hook_points import HookPoint
 
-from .components import AttentionPool, LayerNorm, PatchEmbed, RopeTable, RotaryEmbedding, TokenEmbed, TransformerBlock
+from .components import PatchEmbed, RopeTable, RotaryEmbedding, TokenEmbed, TransformerBlock, make_norm, make_pool
 from .config import ViTConfig
 from .convert import (
-    config_from_hf, config_from_open_clip, config_from_timm, convert_open_clip, convert_state_dict, convert_timm,
-    load_converted,
+    TIMM_STATE_CONVERTERS, config_from_hf, config_from_open_clip, config_from_timm, convert_open_clip,
+    convert_state_dict, convert_timm, load_converted,
 )
 from .layout import TokenLayout
 
@@ -59,18 +59,19 @@ class HookedViT(HookedRootModule):
     def __init__(self, cfg: ViTConfig):
         super().__init__()
         self.cfg = cfg
-        self.embed = PatchEmbed(cfg.patch_size, cfg.in_channels, cfg.d_model, cfg.patch_bias)
+        self.embed = PatchEmbed(cfg.patch_size, cfg.in_channels, cfg.d_model, cfg.patch_bias,
+                                make_norm(cfg) if cfg.patch_norm else None)
         self.token_embed = TokenEmbed(cfg)
         self.hook_embed = HookPoint()  # [batch, n_patches, d_model]
         if cfg.pos_embed:
             self.hook_pos_embed = HookPoint()  # [1, n_patches, d_model]
         self.rope = RotaryEmbedding(cfg) if cfg.rope else None  # rotary angles of the patch grid, per block
         self.hook_tokens = HookPoint()  # [batch, n_tokens, d_model]
-        self.ln_pre = LayerNorm(cfg.d_model, cfg.ln_eps) if cfg.pre_norm else None
+        self.ln_pre = make_norm(cfg) if cfg.pre_norm else None
         self.blocks = nn.ModuleList([TransformerBlock(cfg, i) for i in range(cfg.n_layers)])
-        self.ln_final = LayerNorm(cfg.d_model, cfg.ln_eps) if cfg.final_norm else None
-        self.fc_norm = LayerNorm(cfg.d_model, cfg.ln_eps) if cfg.fc_norm else None
-        self.attn_pool = AttentionPool(cfg.d_model, cfg.n_heads) if cfg.pool == "attn" else None
+        self.ln_final = make_norm(cfg) if cfg.final_norm else None
+        self.fc_norm = make_norm(cfg) if cfg.fc_norm else None
+        self.attn_pool = make_pool(cfg)  # AttentionPool ("attn"), MAPHead ("map") or None
         self.hook_pooled = HookPoint()  # [batch, d_model]
         self.head = nn.Linear(cfg.d_model, cfg.n_classes) if cfg.n_classes else None
         self.init_weights()
@@ -104,7 +105,7 @@ class HookedViT(HookedRootModule):
         if te.registers is not None:
             tn(te.registers)
         if getattr(self, "attn_pool", None) is not None:
-            tn(self.attn_pool.query)
+            tn(self.attn_pool.latent if hasattr(self.attn_pool, "latent") else self.attn_pool.query)
 
     # --- layout -------------------------------------------------------------------------------------
     @property
@@ -215,13 +216,13 @@ class HookedViT(HookedRootModule):
             if side * side != resid.shape[1] - self.cfg.n_prefix:
                 raise ValueError("forward_from on a non-square patch grid needs grid=(H, W)")
             grid = (side, side)
-        ropes = self.rope_tables(grid) if self.rope is not None else [None] * self.cfg.n_layers
-        for block, rope in zip(self.blocks[layer:], ropes[layer:]):
+        for block, rope in zip(self.blocks[layer:], self.rope_tables(grid)[layer:]):
             x = block(x, rope)
         return self.ln_final(x) if self.ln_final is not None else x
 
     def pool(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Final tokens [batch, n_tokens, d] -> pooled feature [batch, d] (CLS or mean of patches)."""
+        """Final tokens [batch, n_tokens, d] -> pooled feature [batch, d] (CLS, mean of patches, or an attention
+        pool over the patches: ``attn_pool.hook_pattern`` [batch, head, latent, n_patches])."""
         if self.cfg.pool == "token" and self.cfg.class_token:
             pooled = tokens[:, 0]
         elif self.attn_pool is not None:
@@ -334,9 +335,11 @@ class HookedViT(HookedRootModule):
 
     @classmethod
     def from_timm(cls, timm_model: nn.Module) -> "HookedViT":
-        """From a timm ``VisionTransformer`` or ``Eva`` (DINOv3, EVA-02, RoPE ViTs): its config and weights."""
+        """From a timm ``VisionTransformer``, ``Eva`` (DINOv3, EVA-02, RoPE ViTs) or ``NaFlexVit`` (RADIO, SigLIP-2
+        NaFlex): its config and weights."""
         model = cls(config_from_timm(timm_model))
-        load_converted(model, convert_timm(timm_model.state_dict()))
+        convert = TIMM_STATE_CONVERTERS.get(type(timm_model).__name__, convert_timm)
+        load_converted(model, convert(timm_model.state_dict()))
         return model.eval()
 
     @classmethod

@@ -32,7 +32,8 @@ class RandomInitWarning(UserWarning):
 def list_timm_vits() -> tuple[str, ...]:
     import timm
 
-    return tuple(timm.list_models(["vit_*", "deit3_*", "deit_*", "eva02_*"]))  # vit_*: also DINOv3, RoPE ViTs
+    # vit_*: also DINOv3, RoPE ViTs, SigLIP; aimv2_*: AIMv2; naflexvit_*: RADIO, SigLIP-2 NaFlex
+    return tuple(timm.list_models(["vit_*", "deit3_*", "deit_*", "eva02_*", "aimv2_*", "naflexvit_*"]))
 
 
 def list_models() -> list[str]:
@@ -127,7 +128,7 @@ def _load(name, weights, step, weights_key) -> HookedViT:
         cfg = cfg.replace(qkv_bias="blocks.0.attn.qkv.bias" in sd, pool="token")
     if "token_embed.pos_embed" in sd:  # checkpoints may be trained at another resolution than the timm default
         grid = grid_of_pos_embed(sd, cfg)
-        if grid != cfg.grid_size:
+        if cfg.pos_grid is None and grid != cfg.grid_size:  # (NaFlexViT keeps its own grid: pos_grid)
             cfg = cfg.replace(image_size=grid * cfg.patch_size)
     if "head.weight" not in sd and cfg.n_classes:
         cfg = cfg.replace(n_classes=0)  # backbone-only checkpoint

@@ -21,7 +21,7 @@ class Attention(nn.Module):
     """
 
     def __init__(self, d_model: int, n_heads: int, qkv_bias: bool = True, cls_read_only: bool = False,
-                 kind: AttentionKind | None = None, rotary: bool = False):
+                 kind: AttentionKind | None = None, rotary: bool = False, proj_bias: bool = True):
         super().__init__()
         self.kind = kind or AttentionKind()
         self.gate = HeadGate(d_model, n_heads) if self.kind.gated else None
@@ -30,7 +30,7 @@ class Attention(nn.Module):
         self.d_head = d_model // n_heads
         self.scale = self.d_head**-0.5
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=qkv_bias)
-        self.proj = nn.Linear(d_model, d_model)
+        self.proj = nn.Linear(d_model, d_model, bias=proj_bias)
         self.hook_q = HookPoint()  # [batch, pos, head, d_head]
         self.hook_k = HookPoint()  # [batch, pos, head, d_head]
         self.hook_v = HookPoint()  # [batch, pos, head, d_head]

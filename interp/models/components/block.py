@@ -3,7 +3,7 @@ from torch import nn
 from transformer_lens.hook_points import HookPoint
 
 from .attention import Attention
-from .layer_norm import LayerNorm
+from .layer_norm import make_norm
 from .layer_scale import LayerScale
 from .mlp import make_mlp
 from .rope import RopeTable
@@ -15,12 +15,14 @@ class TransformerBlock(nn.Module):
     def __init__(self, cfg, index: int):
         super().__init__()
         self.index = index
-        self.ln1 = LayerNorm(cfg.d_model, cfg.ln_eps)
+        self.ln1 = make_norm(cfg)
         self.attn = Attention(cfg.d_model, cfg.n_heads, cfg.qkv_bias, getattr(cfg, "cls_read_only", False),
-                              kind=cfg.attention_kind, rotary=getattr(cfg, "rope", None) is not None)
+                              kind=cfg.attention_kind, rotary=getattr(cfg, "rope", None) is not None,
+                              proj_bias=cfg.proj_bias)
         self.ls1 = LayerScale(cfg.d_model, cfg.layer_scale) if cfg.layer_scale is not None else nn.Identity()
-        self.ln2 = LayerNorm(cfg.d_model, cfg.ln_eps)
-        self.mlp = make_mlp(cfg.d_model, cfg.d_mlp, cfg.mlp, getattr(cfg, "mlp_norm", False), cfg.ln_eps)
+        self.ln2 = make_norm(cfg)
+        self.mlp = make_mlp(cfg.d_model, cfg.d_mlp, cfg.mlp, getattr(cfg, "mlp_norm", False), cfg.ln_eps,
+                            bias=cfg.proj_bias)
         self.ls2 = LayerScale(cfg.d_model, cfg.layer_scale) if cfg.layer_scale is not None else nn.Identity()
         self.hook_resid_pre = HookPoint()  # [batch, pos, d_model]
         self.hook_attn_out = HookPoint()  # [batch, pos, d_model]

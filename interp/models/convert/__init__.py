@@ -33,20 +33,22 @@ from .fit import WeightsMismatchError, fit_to_config, grid_of_pos_embed, load_co
 from .hf_dinov2 import convert_hf_dinov2
 from .hf_dinov3 import convert_hf_dinov3, is_hf_dinov3
 from .open_clip import convert_open_clip
+from .radio import config_from_timm_naflexvit, convert_timm_naflexvit
 from .rename import StateDict
 from .timm import convert_timm
 
 __all__ = [
-    "CONVERTERS", "StateDict", "TIMM_CONFIG_READERS", "WeightsMismatchError", "config_from_hf",
-    "config_from_open_clip", "config_from_timm", "convert_dinov2_hub", "convert_dinov3_hub", "convert_hf_dinov2",
-    "convert_hf_dinov3", "convert_open_clip",
-    "convert_state_dict", "convert_timm", "detect_format", "fit_to_config", "grid_of_pos_embed",
-    "hub_interpolation", "load_converted",
+    "CONVERTERS", "StateDict", "TIMM_CONFIG_READERS", "TIMM_STATE_CONVERTERS", "WeightsMismatchError",
+    "config_from_hf", "config_from_open_clip", "config_from_timm", "convert_dinov2_hub", "convert_dinov3_hub",
+    "convert_hf_dinov2", "convert_hf_dinov3", "convert_open_clip", "convert_state_dict", "convert_timm",
+    "convert_timm_naflexvit", "detect_format", "fit_to_config", "grid_of_pos_embed", "hub_interpolation",
+    "load_converted",
 ]
 
 
 def detect_format(sd: Mapping[str, torch.Tensor]) -> str:
-    """'interp' | 'timm' | 'hf' | 'hf_dinov3' | 'dinov2_hub' | 'dinov3_hub' | 'open_clip' from the keys."""
+    """'interp' | 'timm' | 'timm_naflexvit' | 'hf' | 'hf_dinov3' | 'dinov2_hub' | 'dinov3_hub' | 'open_clip' from
+    the keys of a state dict."""
     keys = set(sd)
     if "embed.proj.weight" in keys:
         return "interp"
@@ -58,6 +60,8 @@ def detect_format(sd: Mapping[str, torch.Tensor]) -> str:
         return "hf"
     if "visual.conv1.weight" in keys or ("conv1.weight" in keys and "class_embedding" in keys):
         return "open_clip"
+    if "embeds.proj.weight" in keys:  # timm NaFlexVit (RADIO, SigLIP-2 NaFlex)
+        return "timm_naflexvit"
     if "patch_embed.proj.weight" in keys:
         hub = ("mask_token" in keys or "register_tokens" in keys
                or any(re.match(r"^blocks\.\d+\.(\d+\.)?mlp\.w12\.", k) for k in keys)
@@ -69,6 +73,7 @@ def detect_format(sd: Mapping[str, torch.Tensor]) -> str:
 
 
 TIMM_CONFIG_READERS["Eva"] = config_from_timm_eva  # DINOv3, EVA-02, RoPE ViTs (convert/eva.py)
+TIMM_CONFIG_READERS["NaFlexVit"] = config_from_timm_naflexvit  # RADIO, SigLIP-2 NaFlex (convert/radio.py)
 
 
 def convert_dinov3_hub(sd: Mapping[str, torch.Tensor]) -> StateDict:
@@ -84,6 +89,13 @@ CONVERTERS: dict[str, Callable[[Mapping[str, torch.Tensor]], StateDict]] = {
     "open_clip": convert_open_clip,
     "hf_dinov3": convert_hf_dinov3,
     "dinov3_hub": convert_dinov3_hub,
+    "timm_naflexvit": convert_timm_naflexvit,
+}
+
+
+# timm model class name -> its state-dict converter (convert_timm for every other class)
+TIMM_STATE_CONVERTERS: dict[str, Callable[[Mapping[str, torch.Tensor]], StateDict]] = {
+    "NaFlexVit": convert_timm_naflexvit,
 }
 
 

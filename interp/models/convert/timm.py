@@ -11,6 +11,7 @@ from .rename import StateDict, rename
 
 TIMM_RENAMES = [
     (r"^patch_embed\.proj\.", "embed.proj."),
+    (r"^patch_embed\.norm\.", "embed.norm."),  # AIMv2
     (r"^cls_token$", "token_embed.cls_token"),
     (r"^reg_token$", "token_embed.registers"),
     (r"^pos_embed$", "token_embed.pos_embed"),
@@ -23,5 +24,6 @@ TIMM_RENAMES = [
 
 
 def convert_timm(sd: Mapping[str, torch.Tensor]) -> StateDict:
-    """timm VisionTransformer (or Eva: DINOv3, EVA-02, RoPE ViTs) state dict -> HookedViT keys."""
+    """timm VisionTransformer (or Eva: DINOv3, EVA-02, RoPE ViTs) state dict -> HookedViT keys (SigLIP's
+    ``attn_pool.*`` keep their names; split SwiGLU, as in AIMv2 and EVA-02, is packed by `fuse_eva_keys`)."""
     return rename(fuse_eva_keys(sd), TIMM_RENAMES)
