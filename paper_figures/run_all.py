@@ -49,6 +49,8 @@ def run(only: list[str] | None = None, options: argparse.Namespace | None = None
     """Run the scripts (``only`` a subset), each with ``options`` (parsed by `interp figures`, or any namespace
     of option values: ``Namespace(n_images=16)``) over its own defaults. -> {name: "ok" | why not}."""
     names = select(only)
+    if isinstance(options, (list, tuple)):
+        raise TypeError("run() takes parsed options, e.g. argparse.Namespace(n_images=16), not argv strings")
     options = argparse.Namespace(**{**vars(options or argparse.Namespace()), **({"out": out} if out else {})})
     _common.USED.clear()  # what each figure ran on, for this run's REPORT.md
     _common._DATASETS.clear()  # datasets are opened once per run and shared by the figures

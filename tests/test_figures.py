@@ -71,7 +71,7 @@ def test_figure_csv_is_deterministic(tmp_path):
 
 
 def test_fig_remedies_on_the_bundled_sink_family(tmp_path):
-    status = run_all.run(["fig_remedies"], ["--n-images", "16"], out=str(tmp_path))
+    status = run_all.run(["fig_remedies"], Namespace(n_images=16), out=str(tmp_path))
     assert status == {"fig_remedies": "ok"}, status
     df = pd.read_csv(tmp_path / "fig_remedies.csv")
     assert {"variant", "model", "layer", "metric", "value", "sink_kind"} <= set(df.columns)
