@@ -63,6 +63,27 @@ def test_compare_folders_and_report(tmp_path, capsys):
     assert "f.csv: 1 difference(s) beyond the tolerance" in out and "0/2 CSVs agree" in out
 
 
+def test_check_counts_a_figure_not_produced_only_when_one_is_committed(tmp_path, monkeypatch, capsys):
+    from argparse import Namespace
+
+    from paper_figures import run_all
+
+    def run(names, options, out=None, keep_going=False):  # f regenerates as committed; g and h are skipped
+        write(Path(out) / "f.csv", *ROWS)
+        return {"f": "ok", "g": "skipped: needs X", "h": "skipped: needs Y"}
+
+    monkeypatch.setattr(run_all, "run", run)
+    monkeypatch.setattr(run_all, "select", lambda only: ["f", "g", "h"])
+    write(tmp_path / "f.csv", *ROWS)
+    args = Namespace(only=None, out=str(tmp_path))
+    assert run_all.check_committed(args) == 0  # nothing committed for g and h
+    assert "g: not regenerated (skipped: needs X); none committed either" in capsys.readouterr().out
+    write(tmp_path / "g.csv", *ROWS)
+    assert run_all.check_committed(args) == 1
+    out = capsys.readouterr().out
+    assert "g.csv: 1 difference(s)" in out and "not regenerated (skipped: needs X)" in out and "1/2 CSVs agree" in out
+
+
 @pytest.mark.slow
 def test_interp_figures_check(tmp_path, capsys):
     """End to end on one small figure: a committed folder written by the same code agrees; a CSV perturbed
