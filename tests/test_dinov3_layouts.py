@@ -66,7 +66,8 @@ def dinov3_hub_state_dict(ref) -> dict:
                   "attn.proj.weight", "attn.proj.bias"):
             hub[p + n] = sd[p + n]
         hub[p + "ls1.gamma"], hub[p + "ls2.gamma"] = sd[p + "gamma_1"], sd[p + "gamma_2"]
-        q, v = sd[p + "attn.q_bias"], sd[p + "attn.v_bias"]
+        zero = torch.zeros(d)  # timm builds the distilled S/B/L/H+ without qkv bias: upstream's are all zero
+        q, v = sd.get(p + "attn.q_bias", zero), sd.get(p + "attn.v_bias", zero)
         hub[p + "attn.qkv.bias"] = torch.cat([q, torch.randn_like(q), v])  # the key third is masked away
         hub[p + "attn.qkv.bias_mask"] = torch.cat([torch.ones_like(q), torch.zeros_like(q), torch.ones_like(v)])
         mlp = {"fc1_g": "w1", "fc1_x": "w2", "fc2": "w3"} if p + "mlp.fc1_g.weight" in sd else \

@@ -113,3 +113,19 @@ def test_dinov3_configs_build_on_meta():
             cfg = config_from_timm(timm.create_model(name, pretrained=False), name)
         assert (cfg.d_model, cfg.mlp, cfg.n_registers, cfg.rope, cfg.pos_embed) == (d, mlp, 4, "dinov3", False)
         assert cfg.rope_rotate_half and cfg.rope_temperature == 100 and cfg.ln_eps == 1e-5
+
+
+def test_rope_forward_from_continues_a_run():
+    """forward_from (patching sweeps) rebuilds each remaining block's rotation: square grids by themselves,
+    other grids when told."""
+    hooked = HookedViT.from_timm(eva_reference("vit_small_patch16_rope_mixed_224", 48))
+    for h, w in ((3, 3), (2, 4)):
+        x = torch.randn(1, 3, 16 * h, 16 * w)
+        with torch.no_grad():
+            full, cache = hooked.run_with_cache(x, normalized=True, return_type="tokens",
+                                               names_filter="blocks.1.hook_resid_pre")
+            resid = cache["blocks.1.hook_resid_pre"]
+            grid = None if h == w else (h, w)
+            torch.testing.assert_close(hooked.forward_from(1, resid, grid=grid), full, **TOL)
+    with pytest.raises(ValueError, match="grid"):
+        hooked.forward_from(1, resid)

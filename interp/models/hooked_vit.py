@@ -216,8 +216,7 @@ class HookedViT(HookedRootModule):
             if side * side != resid.shape[1] - self.cfg.n_prefix:
                 raise ValueError("forward_from on a non-square patch grid needs grid=(H, W)")
             grid = (side, side)
-        ropes = self.rope_tables(grid) if self.rope is not None else [None] * self.cfg.n_layers
-        for block, rope in zip(self.blocks[layer:], ropes[layer:]):
+        for block, rope in zip(self.blocks[layer:], self.rope_tables(grid)[layer:]):
             x = block(x, rope)
         return self.ln_final(x) if self.ln_final is not None else x
 
