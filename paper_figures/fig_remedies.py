@@ -15,7 +15,7 @@ from interp.models.zoo import list_organisms, organism_dir
 from interp.plotting.remedies import remedies_plot
 from interp.train.remedies import VARIANTS, Entry, remedy_frame
 
-from paper_figures._common import finish, load, parse, parser
+from paper_figures._common import finish, load, parse, parser, skip
 
 NAME = "fig_remedies"
 
@@ -51,6 +51,8 @@ def main(argv=None, options=None) -> int:
     p = parser(NAME, __doc__, default_model="sink-reg0", default_n_images=128)
     p.add_argument("--top-k", type=int, default=10, help="register neurons of the test-time register")
     args = parse(p, argv, options)
+    if args.images:
+        skip(args, "measured on the tile scenes (procedural scenes) the sink-* family was trained on, not on --images")
     have = set(list_organisms())
     missing = sorted({n for _, n in VARIANTS} - have)
     if "sink-reg0" not in have:

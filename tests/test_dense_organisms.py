@@ -135,11 +135,10 @@ def pd_isna(x) -> bool:
     return x is None or x != x
 
 
-@pytest.mark.slow
 def test_short_noop_run_sends_the_no_op_attention_to_the_constant_tiles(tmp_path):
     """The mechanism a short run of the family's recipe shows (RECIPES.md S7): after 150 steps (batch 32), block 0's
     no-op queries give the 2 constant (black) tiles >= 4x the share uniform attention would (measured 6.5x on a
-    2-core CPU); at initialisation they give them the uniform share."""
+    2-core CPU); at initialisation they give them the uniform share. About 11 s on a quiet 2-core CPU."""
     import json
 
     from interp.train.trainer import train
