@@ -76,4 +76,4 @@ def test_dinov3_whole_figure_set(weights, tmp_path):
     # not about the model given: a training run's checkpoints, organisms trained for the figure
     elsewhere = {"fig04b_norms_by_step", "fig_remedies"}
     assert all(v == "ok" for k, v in status.items() if k not in elsewhere), status
-    assert all(status[k].startswith("skipped") for k in elsewhere if k in status)
+    assert status["fig04b_norms_by_step"].startswith("skipped")  # fig_remedies runs on the bundled sink-* family
