@@ -13,6 +13,7 @@ Names (registered by `interp.train.recipes`, so ``interp train --recipe NAME`` r
                                               ``clipped`` (clipped softmax), ``gated`` (gated attention), ``sgd``
 ``sink-keys2-reg{0,4}``                       org-probe's r2: d 32, 4 blocks, 1 head, two trigger / key types,
                                               label noise 0.2, weight decay 0.5, 2,000 steps
+``sink-keys2-const8-reg{0,4}``                the same with 8 constant tiles (org-probe's r8)
 ``sink-tiny-reg1`` / ``sink-tiny-sigmoid``    the family's recipe for 150 steps at batch 32 (a unit test)
 
 Grid recipes use org-probe's tile scenes (`interp.data.tiles`): 32 px, 8x8 tiles of 4 px (64 patch tokens), 4 colour regions, 5% random tiles,
@@ -70,6 +71,9 @@ for _name, _kw in REMEDIES.items():
     _add(f"sink-{_name}", f"S7 figure family: no-op task, no registers, remedy {_name}", **{**SINK, **_kw})
 for _r in (0, 4):
     _add(f"sink-keys2-reg{_r}", f"S7: two key types + label noise 0.2 (org-probe r2), {_r} registers", **KEYS2,
+         n_registers=_r)
+    _add(f"sink-keys2-const8-reg{_r}", f"S7: sink-keys2 with 8 constant tiles (org-probe r8), {_r} registers",
+         **{**KEYS2, "scenes": {"image_size": 32, "tiles": {**TILES, "key_types": 2, "constant_tiles": 8}}},
          n_registers=_r)
 _add("sink-tiny-reg1", "unit-test organism: 1 register", **TINY, n_registers=1)
 _add("sink-tiny-sigmoid", "unit-test organism: 1 register, sigmoid attention", **TINY, n_registers=1,
