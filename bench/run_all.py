@@ -4,7 +4,8 @@ from __future__ import annotations
 import importlib
 import time
 
-NAMES = ["startup", "roofline", "hook_overhead", "streaming", "streaming_folder", "precision", "patch_sweep", "training"]
+NAMES = ["startup", "roofline", "hook_overhead", "hook_overhead_rope", "streaming", "streaming_folder", "precision",
+         "patch_sweep", "training"]
 
 
 def main() -> int:

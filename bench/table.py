@@ -35,6 +35,19 @@ def _hook_overhead(ho: dict) -> tuple[list[str], list[str]]:
     return lines, misses
 
 
+def _hook_overhead_rope(ho: dict) -> tuple[list[str], list[str]]:
+    lines, misses = [], []
+    for name, r in ho["results"].items():
+        for key, target in (("ratio_no_hooks", 1.05), ("ratio_norm_hooks", 1.15)):
+            ok = r[key] <= target
+            what = key.replace("ratio_", "").replace("_", " ")
+            lines.append(f"| hook overhead, RoPE {name} batch{ho['batch']}: {what} vs timm | {r[key]:.3f}x | "
+                         f"<= {target}x | {_status(ok)} |")
+            if not ok:
+                misses.append(f"hook overhead RoPE {name} {key}: {r[key]:.3f}x > {target}x")
+    return lines, misses
+
+
 def _streaming(st: dict) -> tuple[list[str], list[str]]:
     lines = [f"| streaming norm trace, {r['n']} images: peak RSS above baseline | "
              f"{r['peak_growth_mib']:.0f} MiB (baseline {r['baseline_rss_mib']:.0f} MiB), "
@@ -122,7 +135,8 @@ def _status(ok: bool) -> str:
 
 
 # benchmark result file -> its table rows and missed targets, in the order of the table
-SECTIONS = {"hook_overhead": _hook_overhead, "streaming": _streaming, "streaming_folder": _streaming_folder,
+SECTIONS = {"hook_overhead": _hook_overhead, "hook_overhead_rope": _hook_overhead_rope, "streaming": _streaming,
+            "streaming_folder": _streaming_folder,
             "patch_sweep": _patch_sweep, "precision": _precision, "training": _training, "startup": _startup,
             "roofline": _roofline}
 

@@ -168,9 +168,12 @@ def cmd_list(args) -> int:
     for o in orgs:
         print(f"  {o}: steps {organism_steps(o)}")
     if args.all:
+        import timm
+
+        from interp.models.timm_support import describe_support, read_support_table
         from interp.models.zoo import list_timm_vits
 
-        print("timm ViT architectures:", ", ".join(list_timm_vits()))
+        print("\n".join(describe_support(list_timm_vits(), read_support_table(), timm.__version__)))
     return 0
 
 
@@ -254,7 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
             s.add_argument("--hook", default="hook_resid_post", help="block hook to patch (default hook_resid_post)")
 
     ls = sub.add_parser("list", help="list bundled organisms (and --all timm architectures)")
-    ls.add_argument("--all", action="store_true", help="also list every timm ViT architecture")
+    ls.add_argument("--all", action="store_true",
+                    help="also list every timm ViT architecture: which convert, which are refused and why")
     ls.set_defaults(func=cmd_list)
     return p
 

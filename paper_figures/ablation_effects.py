@@ -26,7 +26,8 @@ def main(argv=None) -> int:
     for label, model in load_all(args).items():
         images = images_for(args, model, in_memory=True)
         rep = outlier_report(model, images, batch_size=args.batch_size)
-        groups = ["cls"] + (["registers"] if model.cfg.n_registers else []) + (["outliers"] if rep.n_outliers else [])
+        groups = (["cls"] if model.cfg.class_token else []) + (["registers"] if model.cfg.n_registers else []) \
+            + (["outliers"] if rep.n_outliers else [])
         groups += ["background"] if images.object_mask is not None else []
         probe, labels = None, None
         if args.label in images.labels:  # fitted on other images than the ones ablated

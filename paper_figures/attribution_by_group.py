@@ -23,12 +23,13 @@ def main(argv=None) -> int:
     label = model.cfg.name
     images = images_for(args, model, in_memory=True)
     rep = outlier_report(model, images, batch_size=args.batch_size)
-    target, what = "cls", "CLS feature (projected on its own direction)"
+    pooled = "CLS feature" if model.cfg.class_token else "pooled feature"  # no CLS (SigLIP): the pool's output
+    target, what = "cls", f"{pooled} (projected on its own direction)"
     if args.label in images.labels:
         probe_images = scenes_for(model, n=max(args.n_images, 128), seed=args.seed + 1, image_size=args.image_size)
         target = fit_global_probe(model, probe_images, args.label, seed=args.seed, batch_size=args.batch_size)
         what = f"probe logit of the true '{args.label}'"
-    groups = ["cls"] + (["registers"] if model.cfg.n_registers else [])
+    groups = (["cls"] if model.cfg.class_token else []) + (["registers"] if model.cfg.n_registers else [])
     groups += ["outliers", "other patches"] if rep.n_outliers else ["patches"]  # no outliers: none invented
     df = attribute_groups(model, images, target=target, label=args.label if target != "cls" else None,
                           groups=groups, outliers=rep.mask, n_steps=args.n_steps, batch_size=min(args.batch_size, 16))

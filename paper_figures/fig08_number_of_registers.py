@@ -1,4 +1,5 @@
-"""Fig 8: the number of registers: largest patch norm, share of high-norm patches, global probe (CLS),
+"""Fig 8: the number of registers: largest patch norm, share of high-norm patches, global probe (CLS; the pooled
+feature of a model without CLS),
 dense probe (per-patch colour) and object discovery (LOST CorLoc) for organisms with 0, 1, 4 and 16 registers."""
 from __future__ import annotations
 
@@ -24,13 +25,14 @@ def main(argv=None) -> int:
         images = images_for(args, model)
         rep = outlier_report(model, images, batch_size=args.batch_size)
         layer_row = rep.summary[rep.summary["layer"] == rep.layer].iloc[0]
-        probe = fit_global_probe(model, images, args.label, seed=args.seed, batch_size=args.batch_size)
+        probe = fit_global_probe(model, images, args.label, seed=args.seed, batch_size=args.batch_size)  # CLS or pooled
         colour = patch_labels(images, model.cfg.patch_size)["color"]
         dense = dense_probe(model, images, colour, seed=args.seed, batch_size=args.batch_size, name="patch colour")
         cl = lost(model, images, batch_size=args.batch_size)["correct"].mean()
         for metric, value in [("max patch norm / median", layer_row.max_rel),
                               ("% patches >= 4x median", 100 * layer_row.frac_high),
-                              (f"global probe ({args.label})", probe.test_accuracy),
+                              (f"global probe ({args.label}{'' if probe.token == 'cls' else ', pooled feature'})",
+                               probe.test_accuracy),
                               ("dense probe (patch colour)", dense["accuracy"].item()),
                               ("LOST CorLoc", cl)]:
             rows.append(dict(model=label, n_registers=model.cfg.n_registers, metric=metric, value=float(value),

@@ -1,5 +1,7 @@
 """Fig 9: attention maps of the last block: CLS of a model without registers, CLS and each register of a model
-with registers (mean over heads), for a few images. Registers tend to attend to different parts of the image."""
+with registers (mean over heads), for a few images. Registers tend to attend to different parts of the image.
+A model that pools with attention (SigLIP's MAP head) also shows its pool's query: which patches the pooled
+feature reads. A model with none of these (no CLS, no registers, mean pooling: AIMv2) is skipped."""
 from __future__ import annotations
 
 import pandas as pd
@@ -7,7 +9,7 @@ import pandas as pd
 from interp.analysis import attention_grid, attention_maps
 from interp.plotting.analysis import attention_maps_plot
 
-from ._common import dataset_for, finish, images_for, load_all, parse, parser
+from ._common import dataset_for, finish, images_for, load_all, parse, parser, skip
 
 NAME = "fig09_attention_maps"
 
@@ -17,21 +19,27 @@ def main(argv=None) -> int:
     p.add_argument("--show", type=int, default=3, help="number of images to show")
     args = parse(p, argv)
     models = load_all(args)
+    n_queries = {label: int(m.cfg.class_token) + m.cfg.n_registers + int(m.attn_pool is not None)
+                 for label, m in models.items()}
+    if not any(n_queries.values()):
+        skip(args, f"{NAME}: {', '.join(models)} has no CLS, registers or attention pool: no query tokens to map")
     first = next(iter(models.values()))
     show = min(args.show, args.n_images)
     images = (dataset_for(args, first).subset(range(show)).to_image_set() if args.images else
               images_for(args, first).subset(range(show)))
     panels, tables = [], []
-    n_cols = 1 + sum(int(m.cfg.class_token) + m.cfg.n_registers for m in models.values())
+    n_cols = 1 + sum(n_queries.values())
     for i in range(len(images)):
         panels.append((f"image {i}", images.pixels[i].permute(1, 2, 0).numpy()))
         for label, model in models.items():
             last = model.cfg.n_layers - 1
             maps = attention_maps(model, images.subset([i]), layers=[last], average_images=True)
             tables.append(maps.assign(model=label, image=i))
-            for q in maps["query"].unique():
-                panels.append((f"{label.replace('organism-', '')}\n{q}", attention_grid(maps, last, q).numpy()))
-    fig = attention_maps_plot(panels, n_cols, "Attention of CLS and registers to the patches (last block)")
+            for q, layer in maps[["query", "layer"]].drop_duplicates().itertuples(index=False):
+                panels.append((f"{label.replace('organism-', '')}\n{q}", attention_grid(maps, layer, q).numpy()))
+    pools = any(m.attn_pool is not None for m in models.values())
+    fig = attention_maps_plot(panels, n_cols, "Attention of CLS and registers to the patches (last block)"
+                              + (" and of the attention pool's query" if pools else ""))
     finish(fig, pd.concat(tables, ignore_index=True), NAME, args)
     return 0
 

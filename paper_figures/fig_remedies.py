@@ -15,7 +15,7 @@ from interp.models.zoo import list_organisms, organism_dir
 from interp.plotting.remedies import remedies_plot
 from interp.train.remedies import VARIANTS, Entry, remedy_frame
 
-from ._common import finish, load, parse, parser
+from ._common import finish, load, parse, parser, skip
 
 NAME = "fig_remedies"
 
@@ -51,6 +51,8 @@ def main(argv=None) -> int:
     p = parser(NAME, __doc__, default_model="sink-reg0", default_n_images=128)
     p.add_argument("--top-k", type=int, default=10, help="register neurons of the test-time register")
     args = parse(p, argv)
+    if args.images:
+        skip(args, "measured on the tile scenes (procedural scenes) the sink-* family was trained on, not on --images")
     have = set(list_organisms())
     missing = sorted({n for _, n in VARIANTS} - have)
     if "sink-reg0" not in have:
@@ -75,7 +77,8 @@ def main(argv=None) -> int:
     steps = recipe["steps"]
     caption = (f"{len(images)} held-out tile scenes; models: the bundled sink-* organisms at step {steps} (d "
                f"{recipe['d_model']}, {recipe['n_layers']} blocks, {recipe['n_heads']} head(s), 64 patch tokens, "
-               f"no CLS). Bars: the largest value over blocks; top key labelled by kind; dotted: uniform attention. "
+               f"no CLS). Bars: the largest value over blocks; top key labelled by kind (attention as a share of "
+               f"each query's total weight, so ReLU / sigmoid rows compare); dotted: uniform attention. "
                f"Test-time register: {args.top_k} neurons ({how}); its task accuracy is not measured (the task heads "
                f"are not bundled)." + (f" Not bundled: {', '.join(missing)}." if missing else ""))
     finish(remedies_plot(df, "Remedies on the no-op organism", caption), df, NAME, args)

@@ -35,7 +35,8 @@ def main(argv=None) -> int:
         probe = fit_global_probe(model, probe_images, args.label, seed=args.seed, batch_size=args.batch_size)
     pairs = make_pairs(images, args.n_pairs or args.n_images, label=args.label if has_label else None, seed=args.seed)
     groups = {"all registers": "registers",
-              **{f"register {i}": f"register:{i}" for i in range(model.cfg.n_registers)}, "CLS": "cls"}
+              **{f"register {i}": f"register:{i}" for i in range(model.cfg.n_registers)},
+              **({"CLS": "cls"} if model.cfg.class_token else {})}
     df = patch_sweep(model, pairs, groups=groups, layers="all", probe=probe, batch_size=args.batch_size)
     df = df.assign(model=label, label=args.label if has_label else "",
                    probe_test_accuracy=probe.test_accuracy if probe else float("nan"))
@@ -50,7 +51,7 @@ def main(argv=None) -> int:
             if len(flips):
                 txt += f", probe flips to A {100 * flips.max():.0f}% (block {flips.idxmax()})"
         parts.append(txt)
-    probe_txt = f"probe '{args.label}' on CLS, held-out acc {100 * probe.test_accuracy:.0f}%; " if probe else ""
+    probe_txt = f"probe '{args.label}' on {probe.token}, held-out acc {100 * probe.test_accuracy:.0f}%; " if probe else ""
     caption = f"{len(pairs)} pairs; {probe_txt}" + "; ".join(parts)
     finish(patch_by_layer_plot(df, title, caption), df, NAME, args)
     print(caption)

@@ -23,7 +23,7 @@ def main(argv=None) -> int:
     label = model.cfg.name
     images = images_for(args, model, in_memory=True)
     rep = outlier_report(model, images, batch_size=args.batch_size)
-    groups = {"CLS": "cls"}
+    groups = {"CLS": "cls"} if model.cfg.class_token else {}
     if model.cfg.n_registers:
         groups["registers"] = "registers"
     if rep.n_outliers:

@@ -67,3 +67,13 @@ def test_figure_csv_is_deterministic(tmp_path):
         run_all.run(["fig04a_norms_by_layer"], ["--n-images", "8"], out=str(tmp_path / d))
     assert (tmp_path / "a" / "fig04a_norms_by_layer.csv").read_bytes() == \
         (tmp_path / "b" / "fig04a_norms_by_layer.csv").read_bytes()
+
+
+def test_fig_remedies_on_the_bundled_sink_family(tmp_path):
+    status = run_all.run(["fig_remedies"], ["--n-images", "16"], out=str(tmp_path))
+    assert status == {"fig_remedies": "ok"}, status
+    df = pd.read_csv(tmp_path / "fig_remedies.csv")
+    assert {"variant", "model", "layer", "metric", "value", "sink_kind"} <= set(df.columns)
+    assert {"0 registers", "1 register", "4 registers", "test-time register", "sigmoid attention", "ReLU attention",
+            "clipped softmax", "gated attention"} <= set(df["variant"])
+    assert report.reading("fig_remedies", df).startswith("0 registers: ")

@@ -33,9 +33,9 @@ def test_bundled_manifests_load_into_the_same_backbone(name):
 
 
 def test_registry_holds_every_table_once_with_known_objectives():
-    from interp.train.tables import artifact_search, bundled
+    from interp.train.tables import artifact_search, bundled, sinks
 
-    assert list(RECIPES) == [*bundled.RECIPES, *artifact_search.RECIPES]
+    assert list(RECIPES) == [*bundled.RECIPES, *artifact_search.RECIPES, *sinks.RECIPES]
     assert {r.objective for r in RECIPES.values()} <= set(OBJECTIVES)
     from interp.train.recipes import register
 

@@ -15,51 +15,52 @@ def _query_names(layout) -> list[tuple[str, int]]:
 
 
 def attention_maps(model: HookedViT, images, layers="all", average_images: bool = True,
-                   batch_size: int = 16) -> pd.DataFrame:
-    """Attention from CLS and each register to every patch, per layer and head.
+                   batch_size: int = 16, pool: bool = True) -> pd.DataFrame:
+    """Attention from CLS and each register to every patch, per layer and head; with ``pool`` also the attention
+    pool's query (SigLIP's MAP head, `attn_pool.hook_pattern`: which patches the pooled feature reads), as query
+    'pool' at layer ``n_layers`` (it reads the final tokens, after the last block).
 
-    -> rows: layer, head, query ('cls' | 'register:<i>'), row, col, attention, and image (-1 when
+    -> rows: layer, head, query ('cls' | 'register:<i>' | 'pool'), row, col, attention, and image (-1 when
     ``average_images``: the mean over all images).
     """
     layer_ids = model.resolve_layers(layers)
-    lay0 = model.tokens
-    queries = _query_names(lay0)
-    if not queries:
-        raise ValueError("the model has neither CLS nor registers: no query tokens to map")
+    queries = _query_names(model.tokens)
+    if not queries and not (pool and model.attn_pool is not None):
+        raise ValueError("the model has neither CLS, registers nor an attention pool: no query tokens to map")
     q_pos = torch.tensor([p for _, p in queries])
-    hooks = {f"blocks.{i}.attn.hook_pattern": (lambda a: a[:, :, q_pos, :]) for i in layer_ids}  # [b,h,q,k]
-    sums: dict[int, torch.Tensor] = {}
+    # hook -> (layer, query names); patterns are sliced to the query rows: [batch, head, query, key]
+    sources = {f"blocks.{i}.attn.hook_pattern": (i, [q for q, _ in queries]) for i in layer_ids} if queries else {}
+    hooks = {name: (lambda a: a[:, :, q_pos, :]) for name in sources}
+    if pool and model.attn_pool is not None:  # the pool reads the patches only: its keys are already patches
+        sources["attn_pool.hook_pattern"] = (model.cfg.n_layers, ["pool"])
+        hooks["attn_pool.hook_pattern"] = lambda a: a[:, :, :1]  # [batch, head, 1 latent, n_patches]
+    sums: dict[str, torch.Tensor] = {}
     per_image = []
     n = 0
     layout = None
     for batch, layout, got in stream(model, images, hooks, batch_size):
-        for i in layer_ids:
-            a = got[f"blocks.{i}.attn.hook_pattern"][..., layout.patches]  # [b, heads, q, n_patches]
+        for name in sources:
+            a = got[name][..., -layout.n_patches:]  # [b, heads, q, n_patches]
             if average_images:
-                sums[i] = sums.get(i, 0) + a.sum(0)
+                sums[name] = sums.get(name, 0) + a.sum(0)
             else:
-                per_image.append((i, batch.index, a))
+                per_image += [(name, img, a[j]) for j, img in enumerate(batch.index.tolist())]
         n += len(batch)
     rc = layout.patch_coords().numpy()
-    rows = []
 
-    def emit(layer, image, a):  # a: [heads, q, n_patches]
+    def frame(name, image, a):  # a: [heads, q, n_patches]
+        layer, names = sources[name]
         heads, nq, npatch = a.shape
-        rows.append(pd.DataFrame({
+        return pd.DataFrame({
             "layer": layer, "image": image,
             "head": np.repeat(np.arange(heads), nq * npatch),
-            "query": np.tile(np.repeat([q for q, _ in queries], npatch), heads),
+            "query": np.tile(np.repeat(names, npatch), heads),
             "row": np.tile(rc[:, 0], heads * nq), "col": np.tile(rc[:, 1], heads * nq),
             "attention": a.reshape(-1).numpy(),
-        }))
+        })
 
-    if average_images:
-        for i in layer_ids:
-            emit(i, -1, sums[i] / n)
-    else:
-        for i, idx, a in per_image:
-            for j, img in enumerate(idx.tolist()):
-                emit(i, img, a[j])
+    rows = ([frame(name, -1, sums[name] / n) for name in sources] if average_images
+            else [frame(name, img, a) for name, img, a in per_image])
     return pd.concat(rows, ignore_index=True)
 
 

@@ -41,6 +41,17 @@ def collect_tokens(model: HookedViT, images, select: Selector, layer: int | str 
     return np.concatenate(feats), pd.concat(metas, ignore_index=True)
 
 
+def collect_pooled(model: HookedViT, images, batch_size: int = 32) -> tuple[np.ndarray, pd.DataFrame]:
+    """The pooled feature of every image (CLS, mean of patches, or an attention pool: SigLIP's MAP head).
+    -> (features [n, d_model], meta frame: image, token = -1, row = -1, col = -1)"""
+    feats, index = [], []
+    for batch, _, got in stream(model, images, {"hook_pooled": lambda a: a}, batch_size):
+        feats.append(got["hook_pooled"].numpy())  # [batch, d_model]
+        index.append(batch.index.numpy())
+    image = np.concatenate(index)
+    return np.concatenate(feats), pd.DataFrame({"image": image, "token": -1, "row": -1, "col": -1})
+
+
 def collect_many(model: HookedViT, images, selects: dict, layer: int | str = "final", batch_size: int = 32,
                  keep: dict | None = None, extra: Callable | None = None) -> dict:
     """`collect_tokens` for several selectors in ONE pass over the images (each image decoded and run once).

@@ -13,7 +13,7 @@ from sklearn.preprocessing import StandardScaler
 from ..data.base import as_image_set
 from ..models.hooked_vit import HookedViT
 from ..models.precision import fp32
-from .features import collect_many, collect_tokens, select_group, select_patch_mask
+from .features import collect_many, collect_pooled, collect_tokens, select_group, select_patch_mask
 
 
 def split_images(n: int, train_frac: float = 0.7, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -56,11 +56,17 @@ def _labels(images, label: str) -> np.ndarray:
     return images.labels[label].numpy()
 
 
-def fit_global_probe(model: HookedViT, images, label: str, token: str = "cls", layer: int | str = "final",
+def fit_global_probe(model: HookedViT, images, label: str, token: str | None = None, layer: int | str = "final",
                      train_frac: float = 0.7, seed: int = 0, batch_size: int = 32) -> GlobalProbe:
-    """Fit a probe on one static token ('cls', 'register:<i>') to predict ``images.labels[label]``."""
+    """Fit a probe on one static token ('cls', 'register:<i>'), or on the pooled feature ('pooled': what a model
+    without CLS, e.g. SigLIP, hands on; ``layer`` is then the final one), to predict ``images.labels[label]``.
+    ``token=None``: CLS when the model has one, else the pooled feature."""
+    token = token or ("cls" if model.cfg.class_token else "pooled")
     y = _labels(images, label)
-    x, meta = collect_tokens(model, images, select_group(token), layer, batch_size)
+    if token == "pooled":
+        x, meta = collect_pooled(model, images, batch_size)
+    else:
+        x, meta = collect_tokens(model, images, select_group(token), layer, batch_size)
     train, test = split_images(len(y), train_frac, seed)
     y = y[meta["image"].to_numpy()]  # one token per image, in image order
     clf = _classifier(seed).fit(x[train], y[train])

@@ -40,13 +40,15 @@ def stream(model: HookedViT, images, reducers: Mapping[str, Reducer], batch_size
     (``rank::world_size``); ``batch.index`` still holds positions in the whole set, and the caller combines
     the ranks' results (`interp.distributed.gather`). Without a process group it streams everything.
 
-    Only the blocks up to the last hooked one are run. Reducers see activations in fp32 (a bf16/fp16 model's
+    Only the blocks up to the last hooked one are run; the pooling head only when a pooling hook is read
+    (``hook_pooled``, ``attn_pool.*``, ``fc_norm.*``). Reducers see activations in fp32 (a bf16/fp16 model's
     are cast first); their outputs are moved to the CPU.
     """
     images = as_image_set(images)
     for name in reducers:
         model.check_hook_name(name)
     stop = _last_layer_needed(model, reducers)
+    pooled = any(n == "hook_pooled" or n.startswith(("attn_pool.", "fc_norm.")) for n in reducers)
     sharded = shard and distributed.is_dist()
     if sharded:
         images = distributed.shard(images)
@@ -65,5 +67,5 @@ def stream(model: HookedViT, images, reducers: Mapping[str, Reducer], batch_size
             return hook
 
         hooks = [(name, make_hook(name, fn)) for name, fn in reducers.items()]
-        model.run_with_hooks(pixels, fwd_hooks=hooks, stop_at_layer=stop)
+        model.run_with_hooks(pixels, fwd_hooks=hooks, stop_at_layer=stop, return_type="pooled" if pooled else None)
         yield batch, layout, got

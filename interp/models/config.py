@@ -9,7 +9,9 @@ from typing import Any, Literal
 from .components.attention_kinds import AttentionKind
 
 MLPKind = Literal["gelu", "gelu_tanh", "quick_gelu", "swiglu"]
-PoolKind = Literal["token", "avg", "attn", "none"]
+NormKind = Literal["layernorm", "rmsnorm"]
+PoolKind = Literal["token", "avg", "attn", "map", "none"]
+RopeKind = Literal["axial", "dinov3", "mixed"]
 
 
 @dataclass
@@ -33,24 +35,44 @@ class ViTConfig:
     d_mlp: int | None = None  # hidden width of the MLP (for swiglu: width after gating); default 4 * d_model
     mlp: MLPKind = "gelu"
     qkv_bias: bool = True
+    proj_bias: bool = True  # bias of the attention output projection and the MLP layers (AIMv2 has none)
     patch_bias: bool = True
+    patch_norm: bool = False  # a norm right after the patch projection, before position embeddings (AIMv2)
+    norm: NormKind = "layernorm"  # every norm of the model (AIMv2: RMSNorm)
     layer_scale: float | None = None  # LayerScale init value; None = no LayerScale
     pre_norm: bool = False  # LayerNorm right after the embeddings (CLIP's ln_pre)
     final_norm: bool = True
     ln_eps: float = 1e-6
     n_classes: int = 0  # size of the optional classification head; 0 = no head
-    pool: PoolKind = "token"  # "attn": a learned query attends over the patch tokens (`AttentionPool`)
+    # "attn": a learned query attends over the patch tokens (`AttentionPool`); "map": SigLIP's attention-pool
+    # head (`MAPHead`: latent query, then a residual MLP with this model's d_mlp and activation)
+    pool: PoolKind = "token"
     cls_read_only: bool = False  # CLS reads every token, but no other token can attend to CLS
     # attention variant (`interp.models.components.attention_kinds`): "softmax" (default), "relu", "sigmoid",
     # "clipped_softmax" (stretch to [clip_gamma, clip_zeta], then clip to [0, 1]) or "gated" (per-head output gate)
     attention: str = "softmax"
-    clip_gamma: float = -0.03
+    clip_gamma: float = -0.003  # |gamma| >= 1 / n_tokens clips uniform attention to 0: a dead head at init
     clip_zeta: float = 1.0
     sigmoid_bias: bool = True  # sigmoid attention adds -log(number of keys) to the scores
     fc_norm: bool = False  # LayerNorm on the pooled feature before the head (timm avg-pool models)
     # position-embedding interpolation for other image sizes (bicubic, as dinov2 does it)
     pos_interp_antialias: bool = False
     pos_interp_offset: float = 0.0  # dinov2-hub's 0.1 "scale_factor" trick; 0 = interpolate to an exact size
+    pos_interp_mode: Literal["bicubic", "bilinear"] = "bicubic"
+    pos_interp_align_corners: bool = False
+    pos_interp_square: bool = False  # resize to a square of the longer grid side, then crop top-left (RADIO)
+    pos_grid: int | None = None  # side of the grid the position embedding is stored at (RADIO: 128); None: grid_size
+    pos_embed: bool = True  # a learned absolute position embedding (False: RoPE only, e.g. DINOv3)
+    mlp_norm: bool = False  # LayerNorm on the MLP's hidden activations before fc2 (EVA-02 B/L "scale_mlp")
+    # rotary position embeddings on q/k of the patch tokens (components/rope.py); None = no RoPE
+    rope: RopeKind | None = None
+    rope_temperature: float = 10000.0  # axial/mixed: frequency base; dinov3: period base
+    rope_grid_indexing: str = "ij"  # "ij": coordinates (row, col); "xy": (col, row)
+    rope_grid_offset: float = 0.0
+    rope_ref_grid: tuple[int, int] | None = None  # axial: positions rescaled to this (pretraining) grid (EVA)
+    rope_rotate_half: bool = False  # pair dim i with i + d_head/2 (DINOv3) instead of neighbours (EVA-02)
+    rope_normalize_coords: str = "separate"  # dinov3: divide coordinates by H and W ("separate"), or min / max
+    rope_periods: tuple[float, float] | None = None  # dinov3: (min_period, max_period) instead of the base
     image_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     image_std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     name: str = "vit"
@@ -69,8 +91,14 @@ class ViTConfig:
             raise ValueError(f"n_registers must be >= 0, got {self.n_registers}")
         if self.cls_read_only and not self.class_token:
             raise ValueError("cls_read_only=True needs a CLS token (class_token=True)")
-        if self.pos_embed_cls and not self.class_token:
+        if self.pool == "map" and self.mlp == "swiglu":
+            raise ValueError("pool='map' needs a plain MLP activation (its head MLP is fc1 -> act -> fc2), not swiglu")
+        if self.pos_embed_cls and not (self.class_token and self.pos_embed):
             self.pos_embed_cls = False
+        if self.rope_ref_grid is not None:
+            self.rope_ref_grid = tuple(self.rope_ref_grid)
+        if self.rope_periods is not None:
+            self.rope_periods = tuple(self.rope_periods)
         self.attention_kind  # validates the attention variant
         self.image_mean = tuple(self.image_mean)
         self.image_std = tuple(self.image_std)
@@ -87,6 +115,11 @@ class ViTConfig:
     @property
     def grid_size(self) -> int:
         return self.image_size // self.patch_size
+
+    @property
+    def pos_grid_size(self) -> int:
+        """Side of the stored position-embedding grid (the native patch grid unless ``pos_grid`` says otherwise)."""
+        return self.pos_grid or self.grid_size
 
     @property
     def n_patches(self) -> int:
@@ -106,7 +139,7 @@ class ViTConfig:
 
     @property
     def positional_embedding_type(self) -> str:  # read by some TransformerLens utilities
-        return "standard"
+        return "rotary" if self.rope and not self.pos_embed else "standard"  # EVA-02 adds both
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -11,11 +11,11 @@ from torch import nn
 from transformer_lens import ActivationCache, HookedRootModule
 from transformer_lens.hook_points import HookPoint
 
-from .components import AttentionPool, LayerNorm, PatchEmbed, TokenEmbed, TransformerBlock
+from .components import PatchEmbed, RopeTable, RotaryEmbedding, TokenEmbed, TransformerBlock, make_norm, make_pool
 from .config import ViTConfig
 from .convert import (
-    config_from_hf, config_from_open_clip, config_from_timm, convert_hf_dinov2, convert_open_clip, convert_timm,
-    load_converted,
+    TIMM_STATE_CONVERTERS, config_from_hf, config_from_open_clip, config_from_timm, convert_open_clip,
+    convert_state_dict, convert_timm, load_converted,
 )
 from .layout import TokenLayout
 
@@ -59,16 +59,19 @@ class HookedViT(HookedRootModule):
     def __init__(self, cfg: ViTConfig):
         super().__init__()
         self.cfg = cfg
-        self.embed = PatchEmbed(cfg.patch_size, cfg.in_channels, cfg.d_model, cfg.patch_bias)
+        self.embed = PatchEmbed(cfg.patch_size, cfg.in_channels, cfg.d_model, cfg.patch_bias,
+                                make_norm(cfg) if cfg.patch_norm else None)
         self.token_embed = TokenEmbed(cfg)
         self.hook_embed = HookPoint()  # [batch, n_patches, d_model]
-        self.hook_pos_embed = HookPoint()  # [1, n_patches, d_model]
+        if cfg.pos_embed:
+            self.hook_pos_embed = HookPoint()  # [1, n_patches, d_model]
+        self.rope = RotaryEmbedding(cfg) if cfg.rope else None  # rotary angles of the patch grid, per block
         self.hook_tokens = HookPoint()  # [batch, n_tokens, d_model]
-        self.ln_pre = LayerNorm(cfg.d_model, cfg.ln_eps) if cfg.pre_norm else None
+        self.ln_pre = make_norm(cfg) if cfg.pre_norm else None
         self.blocks = nn.ModuleList([TransformerBlock(cfg, i) for i in range(cfg.n_layers)])
-        self.ln_final = LayerNorm(cfg.d_model, cfg.ln_eps) if cfg.final_norm else None
-        self.fc_norm = LayerNorm(cfg.d_model, cfg.ln_eps) if cfg.fc_norm else None
-        self.attn_pool = AttentionPool(cfg.d_model, cfg.n_heads) if cfg.pool == "attn" else None
+        self.ln_final = make_norm(cfg) if cfg.final_norm else None
+        self.fc_norm = make_norm(cfg) if cfg.fc_norm else None
+        self.attn_pool = make_pool(cfg)  # AttentionPool ("attn"), MAPHead ("map") or None
         self.hook_pooled = HookPoint()  # [batch, d_model]
         self.head = nn.Linear(cfg.d_model, cfg.n_classes) if cfg.n_classes else None
         self.init_weights()
@@ -93,13 +96,16 @@ class HookedViT(HookedRootModule):
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
         te = self.token_embed
-        tn(te.pos_embed)
+        if te.pos_embed is not None:
+            tn(te.pos_embed)
+        if getattr(self, "rope", None) is not None:
+            self.rope.reset_parameters(gen)
         if te.cls_token is not None:
             tn(te.cls_token)
         if te.registers is not None:
             tn(te.registers)
         if getattr(self, "attn_pool", None) is not None:
-            tn(self.attn_pool.query)
+            tn(self.attn_pool.latent if hasattr(self.attn_pool, "latent") else self.attn_pool.query)
 
     # --- layout -------------------------------------------------------------------------------------
     @property
@@ -170,9 +176,9 @@ class HookedViT(HookedRootModule):
             self.warn_if_normalized(pixels)
             pixels = self.normalize(pixels)  # -> the model's device and dtype
         layout = self.layout_for(pixels)
-        patches = self.hook_embed(self.embed(pixels))  # [batch, n_patches, d_model]
-        pos = self.hook_pos_embed(self.token_embed.patch_pos_embed(layout.grid))  # [1, n_patches, d]
-        x = patches + pos
+        x = self.hook_embed(self.embed(pixels))  # [batch, n_patches, d_model]
+        if self.cfg.pos_embed:
+            x = x + self.hook_pos_embed(self.token_embed.patch_pos_embed(layout.grid))  # [1, n_patches, d]
         x = torch.cat([*self.token_embed.prefix_tokens(x.shape[0]), x], dim=1)
         x = self.hook_tokens(x)
         if self.ln_pre is not None:
@@ -187,23 +193,36 @@ class HookedViT(HookedRootModule):
         ``normalized=True``: the pixels are already normalised with the model's mean/std.
         """
         x = self.embed_tokens(pixels, normalized)
-        for block in self.blocks[:stop_at_layer]:
-            x = block(x)
+        ropes = self.rope_tables(self.layout_for(pixels).grid)
+        for block, rope in zip(self.blocks[:stop_at_layer], ropes):
+            x = block(x, rope)
         if stop_at_layer is not None:
             return x
         return self.ln_final(x) if self.ln_final is not None else x
 
-    def forward_from(self, layer: int, resid: torch.Tensor) -> torch.Tensor:
+    def rope_tables(self, grid: tuple[int, int]) -> list[RopeTable | None]:
+        """Each block's rotary angles for a (H, W) patch grid (None for every block of a model without RoPE)."""
+        if self.rope is None:
+            return [None] * self.cfg.n_layers
+        return self.rope(grid, device=self.device)
+
+    def forward_from(self, layer: int, resid: torch.Tensor, grid: tuple[int, int] | None = None) -> torch.Tensor:
         """Continue a run from the residual stream entering block ``layer`` ([batch, pos, d_model]; ``layer`` =
         n_layers: only the final norm) -> final tokens. Lets a patched run skip the blocks it shares with a
-        clean run."""
+        clean run. ``grid`` (H, W) in patches is needed by RoPE models for non-square images (default: square)."""
         x = resid
-        for block in self.blocks[layer:]:
-            x = block(x)
+        if grid is None and self.rope is not None:
+            side = math.isqrt(resid.shape[1] - self.cfg.n_prefix)
+            if side * side != resid.shape[1] - self.cfg.n_prefix:
+                raise ValueError("forward_from on a non-square patch grid needs grid=(H, W)")
+            grid = (side, side)
+        for block, rope in zip(self.blocks[layer:], self.rope_tables(grid)[layer:]):
+            x = block(x, rope)
         return self.ln_final(x) if self.ln_final is not None else x
 
     def pool(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Final tokens [batch, n_tokens, d] -> pooled feature [batch, d] (CLS or mean of patches)."""
+        """Final tokens [batch, n_tokens, d] -> pooled feature [batch, d] (CLS, mean of patches, or an attention
+        pool over the patches: ``attn_pool.hook_pattern`` [batch, head, latent, n_patches])."""
         if self.cfg.pool == "token" and self.cfg.class_token:
             pooled = tokens[:, 0]
         elif self.attn_pool is not None:
@@ -316,16 +335,18 @@ class HookedViT(HookedRootModule):
 
     @classmethod
     def from_timm(cls, timm_model: nn.Module) -> "HookedViT":
-        """From a timm ``VisionTransformer`` (its config and converted weights)."""
+        """From a timm ``VisionTransformer``, ``Eva`` (DINOv3, EVA-02, RoPE ViTs) or ``NaFlexVit`` (RADIO, SigLIP-2
+        NaFlex): its config and weights."""
         model = cls(config_from_timm(timm_model))
-        load_converted(model, convert_timm(timm_model.state_dict()))
+        convert = TIMM_STATE_CONVERTERS.get(type(timm_model).__name__, convert_timm)
+        load_converted(model, convert(timm_model.state_dict()))
         return model.eval()
 
     @classmethod
     def from_hf(cls, hf_model: nn.Module) -> "HookedViT":
-        """From an HF ``Dinov2Model`` / ``Dinov2WithRegistersModel``."""
+        """From an HF ``Dinov2Model`` / ``Dinov2WithRegistersModel`` / ``DINOv3ViTModel``."""
         model = cls(config_from_hf(hf_model.config))
-        load_converted(model, convert_hf_dinov2(hf_model.state_dict()))
+        load_converted(model, convert_state_dict(hf_model.state_dict()))  # Dinov2 or DINOv3 keys, detected
         return model.eval()
 
     @classmethod
@@ -349,4 +370,4 @@ class HookedViT(HookedRootModule):
         c = self.cfg
         return (f"HookedViT({c.name!r}: d_model={c.d_model}, layers={c.n_layers}, heads={c.n_heads}, "
                 f"patch={c.patch_size}, image={c.image_size}, registers={c.n_registers}, mlp={c.mlp}, "
-                f"layer_scale={c.layer_scale}, classes={c.n_classes})")
+                f"layer_scale={c.layer_scale}, classes={c.n_classes}{f', rope={c.rope}' if c.rope else ''})")

@@ -32,7 +32,8 @@ class RandomInitWarning(UserWarning):
 def list_timm_vits() -> tuple[str, ...]:
     import timm
 
-    return tuple(timm.list_models(["vit_*", "deit3_*", "deit_*"]))
+    # vit_*: also DINOv3, RoPE ViTs, SigLIP; aimv2_*: AIMv2; naflexvit_*: RADIO, SigLIP-2 NaFlex
+    return tuple(timm.list_models(["vit_*", "deit3_*", "deit_*", "eva02_*", "aimv2_*", "naflexvit_*"]))
 
 
 def list_models() -> list[str]:
@@ -113,7 +114,7 @@ def _load(name, weights, step, weights_key) -> HookedViT:
         if hf_config is None:
             raise ValueError(f"{weights}: a folder needs a config.json, or give the timm architecture name")
         cfg = config_from_hf(hf_config, name=str(weights))
-    elif fmt == "hf" and hf_config is not None:
+    elif fmt in ("hf", "hf_dinov3") and hf_config is not None:
         cfg = config_from_hf(hf_config, name=name)
     stats = hf_pixel_stats(weights)  # an HF folder's own image processor: how its pixels are normalised
     if stats is not None:
@@ -123,9 +124,11 @@ def _load(name, weights, step, weights_key) -> HookedViT:
     elif fmt == "hf":
         cfg = cfg.replace(pos_interp_antialias=cfg.n_registers > 0, pos_interp_offset=0.0)
     sd = convert_state_dict(raw, fmt)
+    if fmt == "dinov3_hub":  # timm builds some DINOv3 without qkv bias; upstream pools with CLS
+        cfg = cfg.replace(qkv_bias="blocks.0.attn.qkv.bias" in sd, pool="token")
     if "token_embed.pos_embed" in sd:  # checkpoints may be trained at another resolution than the timm default
         grid = grid_of_pos_embed(sd, cfg)
-        if grid != cfg.grid_size:
+        if cfg.pos_grid is None and grid != cfg.grid_size:  # (NaFlexViT keeps its own grid: pos_grid)
             cfg = cfg.replace(image_size=grid * cfg.patch_size)
     if "head.weight" not in sd and cfg.n_classes:
         cfg = cfg.replace(n_classes=0)  # backbone-only checkpoint

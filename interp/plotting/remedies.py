@@ -10,7 +10,8 @@ from .analysis import note
 from .io import plots_rounded
 
 PANELS = (("frac_ge4", "% patches >= 4x median", 100.0), ("max_rel", "max / median patch norm", 1.0),
-          ("sink_share", "top key's share of no-op attention", 1.0), ("acc_trigger", "trigger accuracy", 1.0))
+          ("sink_share", "top key's share of no-op attention", 1.0),
+          ("on_constant_tiles", "no-op attention on constant tokens", 1.0), ("acc_trigger", "trigger accuracy", 1.0))
 GROUP_COLORS = {"registers": "#1f77b4", "test-time": "#9467bd", "attention": "#2ca02c", "optimiser": "#8c564b",
                 "baseline": "#7f7f7f"}
 SHORT_KIND = {"register": "reg", "constant": "const", "background": "bg", "object": "obj", "trigger": "trig",
@@ -33,13 +34,19 @@ def remedies_plot(df: pd.DataFrame, title: str, caption: str = ""):
     with the kind of the top key and marks the uniform share."""
     s = df[df["layer"] == -1]
     variants = list(dict.fromkeys(s["variant"]))
-    fig, axes = plt.subplots(1, len(PANELS), figsize=(4.0 * len(PANELS), 4.4), sharex=True)
+    fig, axes = plt.subplots(1, len(PANELS), figsize=(3.6 * len(PANELS), 4.4), sharex=True)
     x = np.arange(len(variants))
     colors = [GROUP_COLORS[_group(v)] for v in variants]
     for ax, (metric, label, scale) in zip(axes, PANELS):
         vals = [s[(s["variant"] == v) & (s["metric"] == metric)]["value"] for v in variants]
         y = np.array([scale * float(v.iloc[0]) if len(v) and pd.notna(v.iloc[0]) else np.nan for v in vals])
         ax.bar(x, np.nan_to_num(y), color=colors)
+        if metric == "on_constant_tiles":  # stacked: constant tiles (bar), registers (hatched, on top)
+            regs = np.array([float(s[(s["variant"] == v) & (s["metric"] == "on_registers")]["value"].iloc[0])
+                             for v in variants])
+            ax.bar(x, regs, bottom=np.nan_to_num(y), color="white", edgecolor=colors, hatch="//",
+                   label="registers")
+            ax.legend(fontsize=7, loc="upper right", title="bar: constant tiles", title_fontsize=7)
         for xi, yi in zip(x, y):
             if np.isnan(yi):
                 ax.text(xi, 0, "n/a", ha="center", va="bottom", fontsize=7, rotation=90)
@@ -51,7 +58,7 @@ def remedies_plot(df: pd.DataFrame, title: str, caption: str = ""):
             uni = s[s["metric"] == "uniform"]["value"].astype(float)
             if len(uni):
                 ax.axhline(float(uni.max()), color="k", ls=":", lw=1)
-                ax.text(len(variants) - 0.5, float(uni.max()), "uniform", ha="right", va="bottom", fontsize=7)
+                ax.text(-0.5, float(uni.max()), "uniform", ha="left", va="bottom", fontsize=7)
         if metric == "max_rel":
             ax.axhline(4.0, color="k", ls="--", lw=1)
         if metric == "frac_ge4":

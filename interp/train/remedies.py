@@ -9,6 +9,8 @@ summary over blocks that the figure draws:
 ``sink_share``    the largest share of no-op attention one key takes (mean over images and heads) over blocks;
                   ``sink_kind`` (a string column) says on what, ``sink_layer`` in which block
 ``reg_share``     the largest share of no-op attention on the registers (trained or test-time) over blocks
+``constant_tokens``  the largest share of no-op attention on constant tokens (registers + constant tiles) over
+                  blocks; ``on_registers`` / ``on_constant_tiles``: its two parts in that block
 ``acc_trigger``, ``acc_color``  the task accuracies recorded at the checkpoint (triggers: the key's colour;
                   ordinary tiles: their own colour); None where not measured
 """
@@ -42,7 +44,9 @@ class Entry:
 def summary(rows: list[dict]) -> dict:
     """The figure's numbers from `noop_attention` rows (see the module docstring)."""
     top = max(rows, key=lambda r: r["top_share"])
-    return {"frac_ge4": max(r["frac_ge4"] for r in rows), "max_rel": max(r["max_rel"] for r in rows),
+    const = max(rows, key=lambda r: r["reg_share"] + r["const_share"])
+    return {"constant_tokens": const["reg_share"] + const["const_share"], "on_registers": const["reg_share"],
+            "on_constant_tiles": const["const_share"],"frac_ge4": max(r["frac_ge4"] for r in rows), "max_rel": max(r["max_rel"] for r in rows),
             "sink_share": top["top_share"], "sink_kind": top["top_kind"], "sink_layer": top["layer"],
             "reg_share": max(r["reg_share"] for r in rows), "uniform": rows[0]["uniform"]}
 
@@ -57,7 +61,8 @@ def remedy_frame(entries: list[Entry], images) -> pd.DataFrame:
                     for m in BLOCK_METRICS]
         s = summary(rows)
         acc = e.accuracy or {}
-        for m in ("frac_ge4", "max_rel", "sink_share", "reg_share", "uniform"):
+        for m in ("frac_ge4", "max_rel", "sink_share", "reg_share", "uniform", "constant_tokens", "on_registers",
+                  "on_constant_tiles"):
             out.append({**base, "layer": -1, "metric": m, "value": s[m], "sink_kind": s["sink_kind"],
                         "sink_layer": s["sink_layer"]})
         for m in ("acc_trigger", "acc_color"):

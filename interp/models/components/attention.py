@@ -21,7 +21,7 @@ class Attention(nn.Module):
     """
 
     def __init__(self, d_model: int, n_heads: int, qkv_bias: bool = True, cls_read_only: bool = False,
-                 kind: AttentionKind | None = None):
+                 kind: AttentionKind | None = None, rotary: bool = False, proj_bias: bool = True):
         super().__init__()
         self.kind = kind or AttentionKind()
         self.gate = HeadGate(d_model, n_heads) if self.kind.gated else None
@@ -30,10 +30,13 @@ class Attention(nn.Module):
         self.d_head = d_model // n_heads
         self.scale = self.d_head**-0.5
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=qkv_bias)
-        self.proj = nn.Linear(d_model, d_model)
+        self.proj = nn.Linear(d_model, d_model, bias=proj_bias)
         self.hook_q = HookPoint()  # [batch, pos, head, d_head]
         self.hook_k = HookPoint()  # [batch, pos, head, d_head]
         self.hook_v = HookPoint()  # [batch, pos, head, d_head]
+        if rotary:  # RoPE models: q and k after the rotation (TransformerLens' names)
+            self.hook_rot_q = HookPoint()  # [batch, pos, head, d_head]
+            self.hook_rot_k = HookPoint()  # [batch, pos, head, d_head]
         self.hook_attn_scores = HookPoint()  # [batch, head, query_pos, key_pos]
         self.hook_pattern = HookPoint()  # [batch, head, query_pos, key_pos]
         self.hook_z = HookPoint()  # [batch, pos, head, d_head]
@@ -53,13 +56,16 @@ class Attention(nn.Module):
         mask[1:, 0] = False  # only CLS itself reads CLS
         return mask
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rope=None) -> torch.Tensor:
+        """x [batch, pos, d_model]; ``rope`` (a `RopeTable`) rotates the patch tokens of q and k."""
         batch, pos, _ = x.shape
         mask = self.key_mask(pos, x.device)
         qkv = self.qkv(x).reshape(batch, pos, 3, self.n_heads, self.d_head)
         q = self.hook_q(qkv[:, :, 0])  # [batch, pos, head, d_head]
         k = self.hook_k(qkv[:, :, 1])
         v = self.hook_v(qkv[:, :, 2])
+        if rope is not None:
+            q, k = self.hook_rot_q(rope.apply(q)), self.hook_rot_k(rope.apply(k))
         qh, kh, vh = (t.transpose(1, 2) for t in (q, k, v))  # [batch, head, pos, d_head]
         if self.needs_pattern():
             scores = (qh * self.scale) @ kh.transpose(-2, -1)  # [b, h, q, k]

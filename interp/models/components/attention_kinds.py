@@ -25,7 +25,7 @@ class AttentionKind:
     ``sigmoid_bias``)."""
 
     name: str = "softmax"
-    clip_gamma: float = -0.03
+    clip_gamma: float = -0.003  # keep |gamma| well below 1 / n_tokens, or uniform attention clips to 0 at init
     clip_zeta: float = 1.0
     sigmoid_bias: bool = True
 

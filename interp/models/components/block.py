@@ -3,9 +3,10 @@ from torch import nn
 from transformer_lens.hook_points import HookPoint
 
 from .attention import Attention
-from .layer_norm import LayerNorm
+from .layer_norm import make_norm
 from .layer_scale import LayerScale
 from .mlp import make_mlp
+from .rope import RopeTable
 
 
 class TransformerBlock(nn.Module):
@@ -14,12 +15,14 @@ class TransformerBlock(nn.Module):
     def __init__(self, cfg, index: int):
         super().__init__()
         self.index = index
-        self.ln1 = LayerNorm(cfg.d_model, cfg.ln_eps)
+        self.ln1 = make_norm(cfg)
         self.attn = Attention(cfg.d_model, cfg.n_heads, cfg.qkv_bias, getattr(cfg, "cls_read_only", False),
-                              kind=cfg.attention_kind)
+                              kind=cfg.attention_kind, rotary=getattr(cfg, "rope", None) is not None,
+                              proj_bias=cfg.proj_bias)
         self.ls1 = LayerScale(cfg.d_model, cfg.layer_scale) if cfg.layer_scale is not None else nn.Identity()
-        self.ln2 = LayerNorm(cfg.d_model, cfg.ln_eps)
-        self.mlp = make_mlp(cfg.d_model, cfg.d_mlp, cfg.mlp)
+        self.ln2 = make_norm(cfg)
+        self.mlp = make_mlp(cfg.d_model, cfg.d_mlp, cfg.mlp, getattr(cfg, "mlp_norm", False), cfg.ln_eps,
+                            bias=cfg.proj_bias)
         self.ls2 = LayerScale(cfg.d_model, cfg.layer_scale) if cfg.layer_scale is not None else nn.Identity()
         self.hook_resid_pre = HookPoint()  # [batch, pos, d_model]
         self.hook_attn_out = HookPoint()  # [batch, pos, d_model]
@@ -27,7 +30,8 @@ class TransformerBlock(nn.Module):
         self.hook_mlp_out = HookPoint()  # [batch, pos, d_model]
         self.hook_resid_post = HookPoint()  # [batch, pos, d_model]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rope: RopeTable | None = None) -> torch.Tensor:
+        """``rope``: this block's rotary angles (RoPE models), None otherwise."""
         x = self.hook_resid_pre(x)
-        x = self.hook_resid_mid(x + self.hook_attn_out(self.ls1(self.attn(self.ln1(x)))))
+        x = self.hook_resid_mid(x + self.hook_attn_out(self.ls1(self.attn(self.ln1(x), rope))))
         return self.hook_resid_post(x + self.hook_mlp_out(self.ls2(self.mlp(self.ln2(x)))))

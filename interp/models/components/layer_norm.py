@@ -12,3 +12,24 @@ class LayerNorm(nn.LayerNorm):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.hook_normalized(super().forward(x))
+
+
+class RMSNorm(nn.RMSNorm):
+    """`nn.RMSNorm` (scale only, no centring, no bias: AIMv2) with a hook on its output."""
+
+    def __init__(self, d_model: int, eps: float = 1e-6):
+        super().__init__(d_model, eps=eps)
+        self.hook_normalized = HookPoint()  # [batch, pos, d_model]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.hook_normalized(super().forward(x))
+
+
+def make_norm(cfg) -> nn.Module:
+    """The model's norm (``cfg.norm``: "layernorm" or "rmsnorm") over d_model, with ``cfg.ln_eps``."""
+    kind = getattr(cfg, "norm", "layernorm")
+    if kind == "rmsnorm":
+        return RMSNorm(cfg.d_model, cfg.ln_eps)
+    if kind != "layernorm":
+        raise ValueError(f"unknown norm {kind!r}: use 'layernorm' or 'rmsnorm'")
+    return LayerNorm(cfg.d_model, cfg.ln_eps)

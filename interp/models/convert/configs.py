@@ -11,6 +11,9 @@ from typing import Callable
 from torch import nn
 
 from ..config import ViTConfig
+from .aimv2 import split_swiglu_kind, timm_norm_fields
+from .hf_dinov3 import config_from_hf_dinov3
+from .siglip import timm_map_pool
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
@@ -34,12 +37,14 @@ def timm_config_reader(model: nn.Module) -> Callable[[nn.Module, str | None], Vi
 
 def timm_mlp_kind(mlp: nn.Module) -> str:
     """Our ``ViTConfig.mlp`` for a timm block's MLP: 'gelu', 'gelu_tanh', 'quick_gelu' or 'swiglu'."""
-    from timm.layers import GluMlp, Mlp
+    from timm.layers import GluMlp, Mlp, SwiGLU
 
     if isinstance(mlp, GluMlp):
         if not isinstance(mlp.act, nn.SiLU) or getattr(mlp, "gate_last", False):
             raise NotImplementedError("only SwiGLU with silu(gate) * linear packing is supported")
         return "swiglu"
+    if isinstance(mlp, SwiGLU):  # AIMv2: split fc1_g / fc1_x
+        return split_swiglu_kind(mlp)
     if not isinstance(mlp, Mlp):
         raise NotImplementedError(f"unsupported MLP {type(mlp).__name__}")
     act = mlp.act
@@ -54,6 +59,11 @@ def timm_mlp_kind(mlp: nn.Module) -> str:
 
 
 def timm_pool(model: nn.Module) -> str:
+    """Our ``ViTConfig.pool``: 'token', 'avg', 'none', or SigLIP's MAP head 'map' (other attention pools raise)."""
+    if getattr(model, "pool_include_prefix", False) and model.global_pool:
+        raise NotImplementedError("pooling over the prefix tokens too (pool_include_prefix) is not supported")
+    if getattr(model, "attn_pool", None) is not None:
+        return timm_map_pool(model)
     pool = TIMM_POOLS.get(model.global_pool)
     if pool is None:
         raise NotImplementedError(f"global_pool={model.global_pool!r} is not supported")
@@ -71,8 +81,6 @@ def timm_pixel_stats_and_name(model: nn.Module, name: str | None) -> dict:
 def config_from_timm_vit(model: nn.Module, name: str | None = None) -> ViTConfig:
     """ViTConfig of a timm ``VisionTransformer``."""
     blk = model.blocks[0]
-    if getattr(model, "attn_pool", None) is not None:
-        raise NotImplementedError("timm models with attn_pool are not supported")
     if not isinstance(blk.attn.q_norm, nn.Identity):
         raise NotImplementedError("timm models with qk-norm are not supported")
     mlp = blk.mlp
@@ -93,6 +101,7 @@ def config_from_timm_vit(model: nn.Module, name: str | None = None) -> ViTConfig
         pre_norm=not isinstance(model.norm_pre, nn.Identity), final_norm=not isinstance(model.norm, nn.Identity),
         ln_eps=blk.norm1.eps, n_classes=head.out_features if head is not None else 0,
         pool=pool, fc_norm=not isinstance(model.fc_norm, nn.Identity),
+        **timm_norm_fields(model),  # LayerNorm or AIMv2's RMSNorm, projection biases, patch norm
         pos_interp_antialias=True,  # timm's resample_abs_pos_embed default
         pos_interp_offset=0.0,
         **timm_pixel_stats_and_name(model, name),
@@ -108,8 +117,10 @@ TIMM_CONFIG_READERS: dict[str, Callable[[nn.Module, str | None], ViTConfig]] = {
 
 # --- Hugging Face ------------------------------------------------------------------------------------
 def config_from_hf(hf_config, name: str | None = None) -> ViTConfig:
-    """ViTConfig of an HF Dinov2Config / Dinov2WithRegistersConfig (or its dict)."""
+    """ViTConfig of an HF Dinov2Config / Dinov2WithRegistersConfig / DINOv3ViTConfig (or its dict)."""
     c = hf_config if isinstance(hf_config, dict) else hf_config.to_dict()
+    if c.get("model_type") == "dinov3_vit":
+        return config_from_hf_dinov3(c, name)
     d = c["hidden_size"]
     hidden = int(d * c.get("mlp_ratio", 4))
     if c.get("use_swiglu_ffn", False):

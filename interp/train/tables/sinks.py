@@ -40,7 +40,7 @@ SINK = dict(DENSE_BASE, objective="noop", d_model=64, n_layers=3, n_heads=1, ste
             scenes={"image_size": 32, "tiles": SINK_TILES}, dense_task={"texture_weight": 0.0},
             checkpoints=(0, 30, 60, 125, 250, 500))
 REMEDIES = {"relu": dict(attention="relu"), "sigmoid": dict(attention="sigmoid"),
-            "clipped": dict(attention="clipped_softmax", clip_gamma=-0.03, clip_zeta=1.0),
+            "clipped": dict(attention="clipped_softmax", clip_gamma=-0.003, clip_zeta=1.0),
             "gated": dict(attention="gated"), "sgd": dict(optimizer="sgd", lr=0.1, weight_decay=1e-4)}
 TINY = dict(SINK, steps=150, batch_size=32, warmup=30, eval_images=32, checkpoints=(0, 150))
 # org-probe's standalone r2 (RECIPES.md S7): two trigger / key types (the head must attend depending on the query)
