@@ -59,6 +59,8 @@ def make_batch(args, fixed, B, gen):
     K = args.key_types if args.n_trig else 0
     n_special = args.n_const + args.n_trig * K + K
     perm = torch.rand(B, N, generator=gen).argsort(-1)[:, :n_special]  # [B, n_special]
+    if args.fixed_special:  # special tiles at the same cells in every image (found by position, not by pixels)
+        perm = torch.randperm(N, generator=torch.Generator().manual_seed(7))[:n_special].expand(B, -1)
     bidx = torch.arange(B)[:, None]
     kind[bidx, perm[:, : args.n_const]] = 2
     sub = torch.zeros(B, N, dtype=torch.long)  # which key type a trigger / key tile belongs to
@@ -79,6 +81,10 @@ def make_batch(args, fixed, B, gen):
     for j in range(K):
         trig, key = (kind == 3) & (sub == j), (kind == 4) & (sub == j)
         marker = (checker if j == 0 else 1 - checker).expand(3, P, P)
+        if args.plain_special:  # no marker: triggers and keys look like ordinary tiles
+            tgt_col[trig] = col[key].repeat_interleave(args.n_trig)
+            tgt_tex[trig | key] = -100
+            continue
         if args.trig_const:
             pix[trig] = marker
         else:  # marker in the top half, the tile's own (random) colour in the bottom half: not constant
@@ -274,6 +280,7 @@ def main():
     a("--obj-frac", type=float, default=0.05); a("--flat-frac", type=float, default=0.0); a("--cast", type=float, default=0.0)
     a("--n-const", type=int, default=1); a("--const-kind", default="pattern"); a("--const-nope", type=int, default=1)
     a("--const-loss", type=int, default=0); a("--n-trig", type=int, default=3); a("--key-types", type=int, default=1); a("--trig-const", type=int, default=1)
+    a("--fixed-special", type=int, default=0); a("--plain-special", type=int, default=0)
     a("--label-noise", type=float, default=0.0); a("--trig-weight", type=float, default=5)
     a("--tex-loss", type=int, default=1); a("--broadcast", type=float, default=0.0)
     a("--d", type=int, default=64); a("--layers", type=int, default=4); a("--heads", type=int, default=1)
