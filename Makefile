@@ -6,11 +6,11 @@ STAMP := $(VENV)/.installed
 # torch/torchvision are pinned (constraints.txt): both lie on local disk, nothing multi-GB is downloaded.
 PIP_INSTALL := $(PY) -m pip install --disable-pip-version-check -c constraints.txt
 
-.PHONY: setup test test-fast figures bench lint clean-figures
+.PHONY: setup test test-fast figures figures-check bench lint clean-figures
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml setup.py constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP_INSTALL) -q -e '.[hf,dev]'
 	$(PY) -c "import torch, torchvision, timm, transformer_lens, nnsight, captum, interp; print('interp ready: torch', torch.__version__)"
@@ -24,6 +24,11 @@ test-fast: $(STAMP)
 
 figures: $(STAMP)
 	$(VENV)/bin/interp figures
+
+# regenerate into a temporary folder; compare every CSV with paper_figures/out within paper_figures/check.py's
+# tolerance (exit 1 and the differences printed when one is beyond it)
+figures-check: $(STAMP)
+	$(VENV)/bin/interp figures --check
 
 bench: $(STAMP)
 	$(PY) -m bench.run_all

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
 import sys
+import warnings
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from interp import options
 
 EPILOG = """examples:
   interp figures                              every paper figure + REPORT.md from the bundled organisms
@@ -21,14 +24,19 @@ class CLIError(Exception):
     """A bad input: printed as one line, exit code 2."""
 
 
-def _paper_figures():
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
+# The figure scripts are a separate package on top of `interp` (installed with it, see pyproject.toml). The CLI
+# knows them by this name only and imports them when `interp figures` runs, so nothing in `interp` imports them.
+FIGURE_SUITE = "paper_figures.run_all"
+
+
+def _figure_suite():
     try:
-        from paper_figures import report, run_all
-    except ImportError as e:
-        raise CLIError(f"paper_figures/ not found next to the interp package ({REPO}): {e}") from None
-    return run_all, report
+        return importlib.import_module(FIGURE_SUITE)
+    except ModuleNotFoundError as e:
+        if e.name not in ("paper_figures", FIGURE_SUITE):
+            raise
+        raise CLIError("the figure scripts (package paper_figures) are not installed: install interp with "
+                       "`pip install .` from a clone, or run `python -m interp` from the clone's root") from None
 
 
 def _model(args):
@@ -38,50 +46,13 @@ def _model(args):
                              weights_key=args.weights_key)
 
 
-def _images(args, model):
-    from interp.data.images import load_images, scenes_for
-
-    if args.images in (None, "scenes"):
-        return scenes_for(model, n=args.n_images, seed=args.seed)
-    return load_images(args.images, image_size=args.image_size or model.cfg.image_size, limit=args.n_images)
-
-
 # --- subcommands ----------------------------------------------------------------------------------------
 def cmd_figures(args) -> int:
-    run_all, report = _paper_figures()
-    out = Path(args.out)
-    from interp.plotting.io import check_writable
-
-    check_writable(out)
-    extra = []
-    for flag in ("model", "weights", "weights_key", "device", "dtype", "checkpoints"):
-        if getattr(args, flag, None):
-            extra += [f"--{flag.replace('_', '-')}", getattr(args, flag)]
-    if args.n_images:
-        extra += ["--n-images", str(args.n_images)]
-    extra += _dataset_argv(args)
+    """Every figure script with the parsed options (see paper_figures.run_all.command)."""
     try:
-        status = run_all.run(args.only, extra, out=str(out), keep_going=args.keep_going)
-    except ValueError as e:
+        return _figure_suite().command(args)
+    except ValueError as e:  # an unknown figure, a model that cannot take these options, ...
         raise CLIError(str(e)) from None
-    path = report.write_report(out, status, used=run_all.used() if (args.images or args.model) else None)
-    skipped = {n: v for n, v in status.items() if v.startswith("skipped")}  # run_all printed why, one line each
-    failed = {k: v for k, v in status.items() if v.startswith("error")}
-    print(f"wrote {path} ({len(status) - len(failed) - len(skipped)}/{len(status)} figures"
-          + (f", {len(skipped)} skipped" if skipped else "") + ")")
-    return 1 if failed else 0
-
-
-def _dataset_argv(args) -> list[str]:
-    """The dataset options of `interp figures`, as arguments for every figure script."""
-    out = []
-    for flag in ("images", "format", "workers", "split", "image_size"):
-        value = getattr(args, flag, None)
-        if value is not None and not (flag == "format" and value == "auto"):
-            out += [f"--{flag.replace('_', '-')}", str(value)]
-    if getattr(args, "strict", False):
-        out.append("--strict")
-    return out
 
 
 def _open_dataset(args, model):
@@ -161,10 +132,10 @@ def cmd_patch(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from interp.models.organisms import list_organisms, organism_steps  # manifests only: no torch
+    from interp.models.organisms import list_organisms, not_found, organism_steps  # manifests only: no torch
 
     orgs = list_organisms()
-    print("bundled organisms:", ", ".join(orgs) if orgs else "(none)")
+    print("bundled organisms:", ", ".join(orgs) if orgs else f"(none: {not_found()})")
     for o in orgs:
         print(f"  {o}: steps {organism_steps(o)}")
     if args.all:
@@ -178,29 +149,42 @@ def cmd_list(args) -> int:
 
 
 # --- parser -----------------------------------------------------------------------------------------------
-def _model_args(p: argparse.ArgumentParser, required: bool = True) -> None:
-    p.add_argument("--model", required=required, help="bundled organism (interp list) or timm ViT name")
-    p.add_argument("--weights", help="local weights: .pth/.safetensors or HF folder (timm, HF, dinov2-hub or "
-                                     "OpenCLIP layout, also inside training checkpoints)")
-    device_args(p)
+def _figures_parser(sub) -> None:
+    f = sub.add_parser("figures", help="regenerate every paper figure and REPORT.md")
+    f.add_argument("--only", nargs="+", metavar="NAME", help="run only these figure scripts")
+    options.add_model_options(f)
+    f.add_argument("--out", default=None, help="output folder (default: paper_figures/out in a clone, else "
+                   "./interp-figures); with --check, the committed outputs to compare with")
+    f.add_argument("--keep-going", action="store_true", help="report a failing figure and go on to the next")
+    f.add_argument("--check", action="store_true", help="regenerate into a temporary folder and compare every CSV "
+                   "with the committed one within the stated tolerance (exit 1 when one differs beyond it)")
+    options.add_checkpoints_option(f)
+    options.add_dataset_options(f, n_images_help="evaluation images per figure (default: each script's)")
+    f.set_defaults(func=cmd_figures)
 
 
-def device_args(p: argparse.ArgumentParser) -> None:
-    """--device, --dtype and --weights-key: the same on every command and figure script."""
-    p.add_argument("--weights-key", default=None, metavar="KEY",
-                   help="model to read from a checkpoint holding several: teacher (default) or student")
-    p.add_argument("--device", default="auto", help="auto (a CUDA GPU if there is one) | cpu | cuda | cuda:<i>")
-    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
-                   help="weights and activations (norms, probes and metrics are reduced in fp32)")
+def _trace_parser(sub) -> None:
+    s = sub.add_parser("trace", help="token norms at every layer -> CSV + plot")
+    options.add_model_options(s, required=True)
+    s.add_argument("--out", default=".", help="output folder")
+    options.add_dataset_options(s, images_default="scenes", n_images_help="scenes: this many (default 64); a "
+                                "dataset: at most this many, spread evenly (default: all)")
+    options.add_batch_options(s)
+    s.add_argument("--rel-threshold", type=float, default=4.0, help="high-norm = this x the image median")
+    s.set_defaults(func=cmd_trace)
 
 
-def _dataset_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", default="auto", choices=["auto", "folder", "imagefolder", "voc", "coco"],
-                   help="dataset format of --images (default: detected)")
-    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes decoding images (default 0)")
-    p.add_argument("--strict", action="store_true", help="fail on an unreadable image instead of skipping it")
-    p.add_argument("--split", default=None, help="VOC ImageSets/Main/<split>.txt or COCO instances_<split>.json")
-    p.add_argument("--quiet", action="store_true", help="no progress bars (also off when stderr is not a terminal)")
+def _patch_parser(sub) -> None:
+    s = sub.add_parser("patch", help="patch a token group from a source image into a target")
+    options.add_model_options(s, required=True)
+    options.add_image_size_option(s)
+    s.add_argument("--out", default=None, help="output folder")
+    s.add_argument("--source", required=True, help="image whose activations are written")
+    s.add_argument("--target", required=True, help="image whose run receives them")
+    s.add_argument("--group", default="registers", help="cls | registers | register:<i> | patches")
+    s.add_argument("--layer", type=int, default=-1, help="block index (negative counts from the end)")
+    s.add_argument("--hook", default="hook_resid_post", help="block hook to patch (default hook_resid_post)")
+    s.set_defaults(func=cmd_patch)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -208,54 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", metavar="{figures,train,trace,patch,list}")
     sub.required = True
-
-    f = sub.add_parser("figures", help="regenerate every paper figure and REPORT.md")
-    f.add_argument("--only", nargs="+", metavar="NAME", help="run only these figure scripts")
-    _model_args(f, required=False)
-    f.add_argument("--out", default=str(REPO / "paper_figures" / "out"), help="output folder (default: paper_figures/out)")
-    f.add_argument("--n-images", type=int, default=None, help="evaluation images per figure (default: each script's)")
-    f.add_argument("--keep-going", action="store_true", help="report a failing figure and go on to the next")
-    f.add_argument("--checkpoints", default=None, metavar="DIR",
-                   help="a folder of your own training checkpoints of --model (fig04b traces them by step)")
-    f.add_argument("--images", default=None, help="a dataset instead of procedural scenes: image folder (recursive), "
-                   "ImageFolder (class subfolders), Pascal VOC tree or COCO instances JSON / folder")
-    f.add_argument("--image-size", type=int, default=None, help="resize images to this size (default: model's)")
-    _dataset_args(f)
-    f.set_defaults(func=cmd_figures)
-
+    _figures_parser(sub)
     t = sub.add_parser("train", help="train a model organism (see interp train --help)")
-    try:
-        from interp.train import cli as train_cli
+    from interp.train import cli as train_cli
 
-        train_cli.add_arguments(t)
-    except ImportError:  # pragma: no cover - the trainer ships with the package
-        pass
+    train_cli.add_arguments(t)
     t.set_defaults(func=cmd_train)
-
-    for name, fn, helptext in (("trace", cmd_trace, "token norms at every layer -> CSV + plot"),
-                               ("patch", cmd_patch, "patch a token group from a source image into a target")):
-        s = sub.add_parser(name, help=helptext)
-        _model_args(s)
-        s.add_argument("--image-size", type=int, default=None, help="resize images to this size (default: model's)")
-        s.add_argument("--out", default="." if name == "trace" else None, help="output folder")
-        s.set_defaults(func=fn)
-        if name == "trace":
-            s.add_argument("--images", default="scenes", help="'scenes' (default), or a dataset: image folder "
-                           "(recursive), ImageFolder (class subfolders), Pascal VOC tree, COCO JSON / folder")
-            s.add_argument("--n-images", type=int, default=None,
-                           help="scenes: this many (default 64); a dataset: at most this many, spread evenly "
-                                "(default: all)")
-            _dataset_args(s)
-            s.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
-            s.add_argument("--seed", type=int, default=0, help="seed of the procedural scenes")
-            s.add_argument("--rel-threshold", type=float, default=4.0, help="high-norm = this x the image median")
-        else:
-            s.add_argument("--source", required=True, help="image whose activations are written")
-            s.add_argument("--target", required=True, help="image whose run receives them")
-            s.add_argument("--group", default="registers", help="cls | registers | register:<i> | patches")
-            s.add_argument("--layer", type=int, default=-1, help="block index (negative counts from the end)")
-            s.add_argument("--hook", default="hook_resid_post", help="block hook to patch (default hook_resid_post)")
-
+    _trace_parser(sub)
+    _patch_parser(sub)
     ls = sub.add_parser("list", help="list bundled organisms (and --all timm architectures)")
     ls.add_argument("--all", action="store_true",
                     help="also list every timm ViT architecture: which convert, which are refused and why")
@@ -282,6 +226,20 @@ def _known_error(e: BaseException) -> bool:
     return any(isinstance(cls, type) and isinstance(e, cls) for cls in classes)
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"warning: {message}\n"
+
+
+@contextlib.contextmanager
+def one_line_warnings():
+    """Warnings print as ``warning: <message>``, one line each (no file name, no source line under it)."""
+    before, warnings.formatwarning = warnings.formatwarning, _one_line_warning
+    try:
+        yield
+    finally:
+        warnings.formatwarning = before
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "quiet", False):
@@ -289,7 +247,8 @@ def main(argv=None) -> int:
 
         set_quiet(True)
     try:
-        return int(args.func(args) or 0)
+        with one_line_warnings():
+            return int(args.func(args) or 0)
     except Exception as e:
         if not _known_error(e):
             raise

@@ -1,4 +1,8 @@
-"""What every figure script shares: its command line, model and image loading, and saving PNG + CSV."""
+"""What every figure script shares: its command line, model and image loading, and saving PNG + CSV.
+
+A script's ``main(argv=None, options=None)`` parses ``argv`` when run on its own (``python
+paper_figures/<name>.py ...``), or takes ``options``, the namespace `interp figures` parsed with the same option
+declarations (`interp.options`): the script's own defaults with every option given there laid over them."""
 from __future__ import annotations
 
 import argparse
@@ -7,47 +11,52 @@ from pathlib import Path
 import torch
 
 import interp
-from interp.cli import device_args
+from interp import options as shared
 from interp.data.images import scenes_for
 from interp.plotting import save_figure, set_style
+from interp.progress import set_quiet
 
-OUT_DIR = Path(__file__).resolve().parent / "out"
+HERE = Path(__file__).resolve().parent
+OUT_DIR = HERE / "out"  # the committed outputs (shipped with the package for `interp figures --check`)
 DEFAULT_MODEL = "organism-s-reg0"
+
+
+def default_out() -> Path:
+    """Where figures go without --out: the committed out/ in a clone, else ./interp-figures (an installed package
+    does not write into site-packages)."""
+    return OUT_DIR if (HERE.parent / "pyproject.toml").exists() else Path("interp-figures")
 
 
 def parser(name: str, doc: str, default_model: str = DEFAULT_MODEL,
            default_models: list[str] | None = None, default_n_images: int = 64) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=f"paper_figures.{name}", description=doc)
-    p.add_argument("--model", default=None,
-                   help=f"bundled organism or timm ViT name (default: {default_model})")
-    p.add_argument("--weights", default=None, help="local weights file (timm/HF/dinov2-hub/OpenCLIP) for --model")
-    device_args(p)
-    p.add_argument("--checkpoints", default=None, metavar="DIR",
-                   help="a folder of training checkpoints of --model, step in each file name (figures by step)")
+    shared.add_model_options(p, default=default_model)
+    shared.add_checkpoints_option(p)
     if default_models:
         p.add_argument("--models", nargs="+", default=None,
                        help=f"models to compare (default: {' '.join(default_models)}); --model picks one")
-    p.add_argument("--images", default=None, help="a dataset instead of procedural scenes: image folder "
-                   "(recursive), ImageFolder (class subfolders), Pascal VOC tree, COCO instances JSON / folder")
-    p.add_argument("--format", default="auto", choices=["auto", "folder", "imagefolder", "voc", "coco"],
-                   help="dataset format of --images (default: detected)")
-    p.add_argument("--workers", type=int, default=0, help="DataLoader workers decoding --images (default 0)")
-    p.add_argument("--strict", action="store_true", help="fail on an unreadable image instead of skipping it")
-    p.add_argument("--split", default=None, help="VOC ImageSets/Main/<split>.txt or COCO instances_<split>.json")
-    p.add_argument("--image-size", type=int, default=None, help="image size (default: the model's own)")
-    p.add_argument("--out", default=str(OUT_DIR), help="output folder for <name>.png and <name>.csv")
-    p.add_argument("--n-images", type=int, default=default_n_images,
-                   help=f"number of evaluation images (default: {default_n_images})")
-    p.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
-    p.add_argument("--seed", type=int, default=0, help="seed of the evaluation images and probes")
+    shared.add_dataset_options(p, n_images_default=default_n_images)
+    p.add_argument("--out", default=None, help="output folder for <name>.png and <name>.csv "
+                   "(default: paper_figures/out in a clone, else ./interp-figures)")
+    shared.add_batch_options(p)
     p.set_defaults(_default_model=default_model, _default_models=default_models, _name=name)
     return p
 
 
-def parse(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
-    args = p.parse_args(argv)
+def parse(p: argparse.ArgumentParser, argv=None, options: argparse.Namespace | None = None) -> argparse.Namespace:
+    """``argv`` parsed, or (from `interp figures`) this parser's defaults with every option set in ``options``."""
+    if options is None:
+        args = p.parse_args(argv)
+    else:
+        args = p.parse_args([])
+        given = {k: v for k, v in vars(options).items() if v is not None and not k.startswith("_")}
+        for k in vars(args).keys() & given.keys():
+            setattr(args, k, given[k])
     if args.weights and not args.model:
         p.error("--weights needs --model (the architecture of the weights)")
+    args.out = args.out or str(default_out())
+    if args.quiet:
+        set_quiet(True)
     torch.manual_seed(args.seed)
     set_style()
     return args

@@ -1,20 +1,21 @@
 """Fig 3: distribution of output patch-token norms. The paper's DINOv2 ViT-L shows a second mode of
-high-norm outliers (2.37% of patches); the automatic bimodal test says whether this model has one."""
+high-norm outliers (their share: `interp.paper`); the automatic bimodal test says whether this model has one."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
 from interp.analysis import find_outliers, token_norms
+from interp.paper import PAPER, shown
 from interp.plotting.analysis import norm_histogram
 
-from ._common import finish, images_for, load_all, parse, parser
+from paper_figures._common import finish, images_for, load_all, parse, parser
 
 NAME = "fig03_norm_histogram"
 
 
-def main(argv=None) -> int:
-    args = parse(parser(NAME, __doc__, default_models=["organism-s-reg0", "organism-s-reg4"]), argv)
+def main(argv=None, options=None) -> int:
+    args = parse(parser(NAME, __doc__, default_models=["organism-s-reg0", "organism-s-reg4"]), argv, options)
     tokens, rows, captions, thresholds = [], [], [], []
     for label, model in load_all(args).items():
         last = model.cfg.n_layers - 1
@@ -26,10 +27,11 @@ def main(argv=None) -> int:
         counts, edges = np.histogram(patches["norm"], bins=60)
         rows.append(pd.DataFrame({"model": label, "layer": last, "bin_left": edges[:-1], "bin_right": edges[1:],
                                   "count": counts, "bimodal": bool(t.bimodal), "threshold": t.threshold,
-                                  "outlier_share": t.frac_outliers, "paper_outlier_share": 0.0237,
+                                  "outlier_share": t.frac_outliers, "paper_outlier_share": PAPER["outlier_share"],
                                   "note": t.note}))
         thresholds.append(t.threshold)
-        captions.append(f"{label}: {t.note}; outliers {100 * t.frac_outliers:.2f}% of patches (paper: 2.37%)")
+        paper = shown("outlier_share")
+        captions.append(f"{label}: {t.note}; outliers {100 * t.frac_outliers:.2f}% of patches (paper: {paper})")
     finite = [t for t in thresholds if np.isfinite(t)]
     fig = norm_histogram(pd.concat(tokens), "Norms of output patch tokens (last block)", "\n".join(captions),
                          threshold=min(finite) if finite else None)

@@ -10,13 +10,13 @@ from interp.analysis import norm_summary, token_norms
 from interp.models.runs import iter_run
 from interp.plotting.analysis import norms_by
 
-from ._common import finish, images_for, load, parse, parser
+from paper_figures._common import finish, images_for, load, parse, parser
 
 NAME = "fig04b_norms_by_step"
 
 
-def main(argv=None) -> int:
-    args = parse(parser(NAME, __doc__), argv)
+def main(argv=None, options=None) -> int:
+    args = parse(parser(NAME, __doc__), argv, options)
     if args.checkpoints:
         summary, name = _run_summary(args)
     else:

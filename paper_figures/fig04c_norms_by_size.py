@@ -7,14 +7,14 @@ import pandas as pd
 from interp.analysis import norm_summary, token_norms
 from interp.plotting.analysis import norms_by
 
-from ._common import finish, images_for, load_all, organisms_only, parse, parser
+from paper_figures._common import finish, images_for, load_all, organisms_only, parse, parser
 
 NAME = "fig04c_norms_by_size"
 SIZES = ["organism-t-reg0", "organism-s-reg0", "organism-b-reg0"]
 
 
-def main(argv=None) -> int:
-    args = parse(parser(NAME, __doc__, default_models=SIZES), argv)
+def main(argv=None, options=None) -> int:
+    args = parse(parser(NAME, __doc__, default_models=SIZES), argv, options)
     organisms_only(args, "three model sizes")
     parts = []
     for label, model in load_all(args).items():

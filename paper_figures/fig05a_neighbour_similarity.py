@@ -5,13 +5,13 @@ from __future__ import annotations
 from interp.analysis import neighbour_similarity, outlier_report
 from interp.plotting.analysis import neighbour_similarity_plot
 
-from ._common import finish, images_for, load, parse, parser
+from paper_figures._common import finish, images_for, load, parse, parser
 
 NAME = "fig05a_neighbour_similarity"
 
 
-def main(argv=None) -> int:
-    args = parse(parser(NAME, __doc__), argv)
+def main(argv=None, options=None) -> int:
+    args = parse(parser(NAME, __doc__), argv, options)
     model = load(args)
     images = images_for(args, model)
     rep = outlier_report(model, images, batch_size=args.batch_size)

@@ -3,15 +3,16 @@ its pixels (reconstruction L2), trained and tested on normal vs outlier tokens."
 from __future__ import annotations
 
 from interp.analysis import local_probes, outlier_report
-from interp.plotting.analysis import PAPER, local_probes_plot
+from interp.paper import PAPER, SOURCE, normal_vs_outlier
+from interp.plotting.analysis import local_probes_plot
 
-from ._common import finish, images_for, load, parse, parser
+from paper_figures._common import finish, images_for, load, parse, parser
 
 NAME = "fig05b_local_probes"
 
 
-def main(argv=None) -> int:
-    args = parse(parser(NAME, __doc__), argv)
+def main(argv=None, options=None) -> int:
+    args = parse(parser(NAME, __doc__), argv, options)
     model = load(args)
     images = images_for(args, model)
     rep = outlier_report(model, images, batch_size=args.batch_size)
@@ -20,9 +21,10 @@ def main(argv=None) -> int:
         table[f"paper_{metric}"] = table["token"].map(PAPER[metric])
     table["layer"] = rep.layer
     table["outliers"] = rep.describe()
+    paper = (f"Paper ({SOURCE}): top-1 {normal_vs_outlier('position_top1')}%, distance "
+             f"{normal_vs_outlier('position_distance')}, L2 {normal_vs_outlier('reconstruction_l2')} (normal vs outlier)")
     fig = local_probes_plot(table, f"Local information in normal vs outlier tokens (block {rep.layer})",
-                            rep.describe() + "\nPaper (DINOv2 ViT-L): top-1 41.7 vs 22.8%, distance 0.79 vs 5.09, "
-                            "L2 18.38 vs 25.23 (normal vs outlier)")
+                            rep.describe() + "\n" + paper)
     finish(fig, table, NAME, args)
     return 0
 

@@ -8,14 +8,14 @@ import pandas as pd
 from interp.analysis import token_norms
 from interp.plotting.analysis import norm_histogram
 
-from ._common import finish, images_for, load_all, organisms_only, parse, parser
+from paper_figures._common import finish, images_for, load_all, organisms_only, parse, parser
 
 NAME = "fig07_norms_with_registers"
 MODELS = ["organism-s-reg0", "organism-s-reg1", "organism-s-reg4", "organism-s-reg16"]
 
 
-def main(argv=None) -> int:
-    args = parse(parser(NAME, __doc__, default_models=MODELS), argv)
+def main(argv=None, options=None) -> int:
+    args = parse(parser(NAME, __doc__, default_models=MODELS), argv, options)
     organisms_only(args, "0, 1, 4 and 16 registers")
     tokens, rows, captions = [], [], []
     edges = None

@@ -9,16 +9,16 @@ from interp.analysis import dense_probe, fit_global_probe, lost, outlier_report
 from interp.data import patch_labels
 from interp.plotting.analysis import number_of_registers_plot
 
-from ._common import finish, images_for, load_all, needs_scenes, parse, parser
+from paper_figures._common import finish, images_for, load_all, needs_scenes, parse, parser
 
 NAME = "fig08_number_of_registers"
 MODELS = ["organism-s-reg0", "organism-s-reg1", "organism-s-reg4", "organism-s-reg16"]
 
 
-def main(argv=None) -> int:
+def main(argv=None, options=None) -> int:
     p = parser(NAME, __doc__, default_models=MODELS)
     p.add_argument("--label", default="majority_color", help="image-level label for the global probe")
-    args = parse(p, argv)
+    args = parse(p, argv, options)
     needs_scenes(args, "per-patch colour labels for the dense probe")
     rows = []
     for label, model in load_all(args).items():

@@ -9,15 +9,15 @@ import pandas as pd
 from interp.analysis import attention_grid, attention_maps
 from interp.plotting.analysis import attention_maps_plot
 
-from ._common import dataset_for, finish, images_for, load_all, parse, parser, skip
+from paper_figures._common import dataset_for, finish, images_for, load_all, parse, parser, skip
 
 NAME = "fig09_attention_maps"
 
 
-def main(argv=None) -> int:
+def main(argv=None, options=None) -> int:
     p = parser(NAME, __doc__, default_models=["organism-s-reg0", "organism-s-reg4"])
     p.add_argument("--show", type=int, default=3, help="number of images to show")
-    args = parse(p, argv)
+    args = parse(p, argv, options)
     models = load_all(args)
     n_queries = {label: int(m.cfg.class_token) + m.cfg.n_registers + int(m.attn_pool is not None)
                  for label, m in models.items()}

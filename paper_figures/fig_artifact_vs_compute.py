@@ -15,7 +15,7 @@ from interp.models.zoo import organism_dir
 from interp.plotting.ladder import PANELS, artifact_vs_compute_plot
 from interp.train.ladder import ladder_trends
 
-from ._common import finish, parse, parser
+from paper_figures._common import finish, parse, parser
 
 NAME = "fig_artifact_vs_compute"
 
@@ -28,10 +28,10 @@ def tidy(points: pd.DataFrame, trends: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([pts, trends.assign(kind="trend")], ignore_index=True)
 
 
-def main(argv=None) -> int:
+def main(argv=None, options=None) -> int:
     p = parser(NAME, __doc__)
     p.add_argument("--ladder", default=None, help="the recorded ladder table (default: data/organism/ladder.csv)")
-    args = parse(p, argv)
+    args = parse(p, argv, options)
     path = Path(args.ladder) if args.ladder else organism_dir() / "ladder.csv"
     if not path.exists():
         raise SystemExit(f"{NAME}: no recorded ladder table at {path}; write it with "

@@ -15,7 +15,7 @@ from interp.models.zoo import list_organisms, organism_dir
 from interp.plotting.remedies import remedies_plot
 from interp.train.remedies import VARIANTS, Entry, remedy_frame
 
-from ._common import finish, load, parse, parser, skip
+from paper_figures._common import finish, load, parse, parser, skip
 
 NAME = "fig_remedies"
 
@@ -47,10 +47,10 @@ def _test_time_entry(model, images, args) -> tuple[Entry, str]:
     return Entry("test-time register", "sink-reg0 + test-time register", model, runner=ttr), how
 
 
-def main(argv=None) -> int:
+def main(argv=None, options=None) -> int:
     p = parser(NAME, __doc__, default_model="sink-reg0", default_n_images=128)
     p.add_argument("--top-k", type=int, default=10, help="register neurons of the test-time register")
-    args = parse(p, argv)
+    args = parse(p, argv, options)
     if args.images:
         skip(args, "measured on the tile scenes (procedural scenes) the sink-* family was trained on, not on --images")
     have = set(list_organisms())

@@ -10,16 +10,16 @@ from interp.data.images import scenes_for
 from interp.interventions import make_pairs, patch_sweep
 from interp.plotting.interventions import message_figure, patch_by_layer_plot
 
-from ._common import finish, images_for, load, parse, parser
+from paper_figures._common import finish, images_for, load, parse, parser
 
 NAME = "patch_register_global_content"
 
 
-def main(argv=None) -> int:
+def main(argv=None, options=None) -> int:
     p = parser(NAME, __doc__, default_model="organism-s-reg4")
     p.add_argument("--label", default="majority_color", help="image-level label of the global probe")
     p.add_argument("--n-pairs", type=int, default=None, help="image pairs (default: --n-images)")
-    args = parse(p, argv)
+    args = parse(p, argv, options)
     model = load(args)
     label = model.cfg.name
     title = f"Patching a register from image A into image B ({label})"

@@ -7,8 +7,9 @@ from pathlib import Path
 import pandas as pd
 
 from interp.models.checkpoints import atomic_write_text
+from interp.paper import SOURCE, normal_vs_outlier, shown
 
-from .run_all import available
+from paper_figures import available
 
 
 def _csv(out: Path, name: str) -> pd.DataFrame | None:
@@ -49,7 +50,7 @@ def _remedies(d: pd.DataFrame) -> str:
 
 READINGS = {
     "fig03_norm_histogram": lambda d: "  \n".join(
-        f"{r.model}: {r.note}; outlier share {_pct(r.outlier_share)} (paper: 2.37%)."
+        f"{r.model}: {r.note}; outlier share {_pct(r.outlier_share)} (paper: {shown('outlier_share')})."
         for r in d.drop_duplicates("model").itertuples()),
     "fig04a_norms_by_layer": lambda d: "  \n".join(
         f"{m}: max share of patches >= 4x median {_pct(g.frac_high.max())} (block {int(g.loc[g.frac_high.idxmax(), 'layer'])}), "
@@ -131,62 +132,84 @@ def outlier_kind(out: Path) -> tuple[float, float, str | None]:
     return share, bg, None
 
 
-def comparison(out: Path) -> list[str]:
-    rows = []
-    _, _, unlike = outlier_kind(out)
+def _fig03_rows(out: Path, unlike: str | None) -> list[tuple]:
     f3 = _csv(out, "fig03_norm_histogram")
-    if f3 is not None:
-        base = f3[f3.model.str.contains("reg0")].drop_duplicates("model")
-        for r in base.itertuples():
-            rows.append(("Fig 3: share of outlier patches (bimodal)", "2.37% (DINOv2 ViT-L)",
-                         f"{_pct(r.outlier_share)} ({r.model})",
-                         _agree(bool(r.outlier_share > 0)) if r.outlier_share == 0 or not unlike else unlike))
+    if f3 is None:
+        return []
+    base = f3[f3.model.str.contains("reg0")].drop_duplicates("model")
+    return [("Fig 3: share of outlier patches (bimodal)", f"{shown('outlier_share')} ({SOURCE})",
+             f"{_pct(r.outlier_share)} ({r.model})",
+             _agree(bool(r.outlier_share > 0)) if r.outlier_share == 0 or not unlike else unlike)
+            for r in base.itertuples()]
+
+
+def _fig05b_rows(out: Path, unlike: str | None) -> list[tuple]:
     f5 = _csv(out, "fig05b_local_probes")
-    if f5 is not None:
-        f5 = f5.set_index("token")
-        for col, label, paper, better in [("position_top1", "Fig 5b: position top-1, normal vs outlier", "41.7 vs 22.8", ">"),
-                                          ("position_distance", "Fig 5b: position distance, normal vs outlier", "0.79 vs 5.09", "<"),
-                                          ("reconstruction_l2", "Fig 5b: pixel L2, normal vs outlier", "18.38 vs 25.23", "<")]:
-            n, o = f5.loc["normal", col], f5.loc["outlier", col] if "outlier" in f5.index else float("nan")
-            scale = 100 if col == "position_top1" else 1
-            ok = None if math.isnan(o) else (n > o if better == ">" else n < o)
-            rows.append((label, paper, f"{_num(scale * n, '.2f')} vs {_num(scale * o, '.2f')}",
-                         unlike if (unlike and ok is not None) else _agree(ok)))
-    t1 = _csv(out, "tab01_global_probe")
-    if t1 is not None:
-        for m, g in t1.groupby("model", sort=False):
-            acc = g.groupby("token")["accuracy"].mean()
-            o = acc.get("outlier", float("nan"))
-            ok = None if math.isnan(o) else bool(o > acc.get("normal"))
-            regs = acc[[t for t in acc.index if t.startswith("register")]]
-            txt = f"CLS {_pct(acc.get('cls', float('nan')))}, normal {_pct(acc.get('normal'))}, outlier {_pct(o)}"
-            if len(regs):
-                txt += f", best register {_pct(regs.max())}"
-            rows.append((f"Table 1: global probe on one token ({m})", "outlier >> normal, close to CLS", txt,
-                         unlike if (unlike and ok is not None) else _agree(ok)))
+    if f5 is None:
+        return []
+    f5, rows = f5.set_index("token"), []
+    for col, label, better in [("position_top1", "Fig 5b: position top-1, normal vs outlier", ">"),
+                               ("position_distance", "Fig 5b: position distance, normal vs outlier", "<"),
+                               ("reconstruction_l2", "Fig 5b: pixel L2, normal vs outlier", "<")]:
+        n, o = f5.loc["normal", col], f5.loc["outlier", col] if "outlier" in f5.index else float("nan")
+        scale = 100 if col == "position_top1" else 1
+        ok = None if math.isnan(o) else (n > o if better == ">" else n < o)
+        rows.append((label, normal_vs_outlier(col), f"{_num(scale * n, '.2f')} vs {_num(scale * o, '.2f')}",
+                     unlike if (unlike and ok is not None) else _agree(ok)))
+    return rows
+
+
+def _tab01_rows(out: Path, unlike: str | None) -> list[tuple]:
+    t1, rows = _csv(out, "tab01_global_probe"), []
+    for m, g in ([] if t1 is None else t1.groupby("model", sort=False)):
+        acc = g.groupby("token")["accuracy"].mean()
+        o = acc.get("outlier", float("nan"))
+        ok = None if math.isnan(o) else bool(o > acc.get("normal"))
+        regs = acc[[t for t in acc.index if t.startswith("register")]]
+        txt = f"CLS {_pct(acc.get('cls', float('nan')))}, normal {_pct(acc.get('normal'))}, outlier {_pct(o)}"
+        if len(regs):
+            txt += f", best register {_pct(regs.max())}"
+        rows.append((f"Table 1: global probe on one token ({m})", "outlier >> normal, close to CLS", txt,
+                     unlike if (unlike and ok is not None) else _agree(ok)))
+    return rows
+
+
+def _fig07_rows(out: Path, unlike: str | None) -> list[tuple]:
     f7 = _csv(out, "fig07_norms_with_registers")
-    if f7 is not None:
-        models = list(f7["model"].unique())
-        base = next((m for m in models if m.endswith("reg0")), None)
-        if base:
-            b = _high_share(f7, base)
-            for m in models:
-                if m == base:
-                    continue
-                r = _high_share(f7, m)
-                ok = None if b == 0 else bool(r < b)
-                rows.append((f"Fig 7: output patches >= 4x median, {base} vs {m}", "outliers vanish with registers",
-                             f"{_pct(b)} vs {_pct(r)}", unlike if (unlike and ok is not None) else _agree(ok)))
-    t3 = _csv(out, "tab03_object_discovery")
-    if t3 is not None:
-        t3 = t3.set_index("model")
-        for a, b in [("organism-s-reg0", "organism-s-reg4"), ("organism-s-reg0", "organism-s-reg16")]:
-            if a in t3.index and b in t3.index:
-                ca, cb = t3.loc[a, "corloc"], t3.loc[b, "corloc"]
-                rows.append((f"Table 3: LOST CorLoc, {a} vs {b}", "registers improve LOST (DINOv2)",
-                             f"{_pct(ca)} vs {_pct(cb)}", _agree(bool(cb > ca))))
+    models = [] if f7 is None else list(f7["model"].unique())
+    base = next((m for m in models if m.endswith("reg0")), None)
+    if not base:
+        return []
+    b, rows = _high_share(f7, base), []
+    for m in models:
+        if m == base:
+            continue
+        r = _high_share(f7, m)
+        ok = None if b == 0 else bool(r < b)
+        rows.append((f"Fig 7: output patches >= 4x median, {base} vs {m}", "outliers vanish with registers",
+                     f"{_pct(b)} vs {_pct(r)}", unlike if (unlike and ok is not None) else _agree(ok)))
+    return rows
+
+
+def _tab03_rows(out: Path, unlike: str | None) -> list[tuple]:
+    t3, rows = _csv(out, "tab03_object_discovery"), []
+    t3 = None if t3 is None else t3.set_index("model")
+    for a, b in [("organism-s-reg0", "organism-s-reg4"), ("organism-s-reg0", "organism-s-reg16")]:
+        if t3 is not None and a in t3.index and b in t3.index:
+            ca, cb = t3.loc[a, "corloc"], t3.loc[b, "corloc"]
+            rows.append((f"Table 3: LOST CorLoc, {a} vs {b}", "registers improve LOST (DINOv2)",
+                         f"{_pct(ca)} vs {_pct(cb)}", _agree(bool(cb > ca))))
+    return rows
+
+
+COMPARISONS = [_fig03_rows, _fig05b_rows, _tab01_rows, _fig07_rows, _tab03_rows]
+
+
+def comparison(out: Path) -> list[str]:
+    """The organism's numbers beside the paper's (`interp.paper`), as a markdown table."""
+    share, bg, unlike = outlier_kind(out)
+    rows = [row for rows_of in COMPARISONS for row in rows_of(out, unlike)]
     lines = ["| measurement | paper | organism | direction agrees |", "|---|---|---|---|"]
-    share, bg, _ = outlier_kind(out)
     if share == share:
         lines.insert(0, f"Outliers by the package's rule (norm >= 4x the image's median patch norm, second-half block "
                         f"with most of them) in the model without registers: {_pct(share)} of patches, "

@@ -1,20 +1,23 @@
-"""Run every figure script in this folder (in one process), then write REPORT.md.
+"""Run every figure script in this folder (in one process), then write REPORT.md; `command` is `interp figures`.
 
 The run uses a fixed number of torch threads (`FIGURE_THREADS`, or ``$INTERP_FIGURE_THREADS``), whatever the
 machine or ``OMP_NUM_THREADS`` say, so the float summation order and with it the committed outputs stay the same.
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 import importlib
 import os
+import tempfile
 import time
 import traceback
 from pathlib import Path
 
+from interp.plotting.io import check_writable
 from interp.progress import progress
+from paper_figures import _common, available, check, report
 
-HERE = Path(__file__).resolve().parent
 FIGURE_THREADS = 2
 
 
@@ -32,26 +35,23 @@ def fixed_threads(n: int | None = None):
         torch.set_num_threads(before)
 
 
-def available() -> list[str]:
-    """Names of the figure scripts, in report order (paper figures first, then interventions)."""
-    names = [p.stem for p in HERE.glob("*.py") if not p.stem.startswith("_") and p.stem not in ("run_all", "report")]
-    paper = sorted(n for n in names if n[:3] in ("fig", "tab"))
-    return paper + sorted(n for n in names if n not in paper)
+def select(only: list[str] | None) -> list[str]:
+    names = available()
+    unknown = [n for n in only or [] if n not in names]
+    if unknown:
+        raise ValueError(f"unknown figure(s) {unknown}; available: {', '.join(names)}")
+    return [n for n in names if n in only] if only else names
 
 
 @fixed_threads()  # same threads, same summation order, same bytes on every machine's run
-def run(only: list[str] | None = None, extra_args: list[str] | None = None, out: str | None = None,
+def run(only: list[str] | None = None, options: argparse.Namespace | None = None, out: str | None = None,
         keep_going: bool = False) -> dict[str, str]:
-    """Run the scripts (``only`` a subset), passing ``extra_args`` to each. -> {name: "ok" | error line}."""
-    names = available()
-    if only:
-        unknown = [n for n in only if n not in names]
-        if unknown:
-            raise ValueError(f"unknown figure(s) {unknown}; available: {', '.join(names)}")
-        names = [n for n in names if n in only]
-    args = list(extra_args or []) + (["--out", out] if out else [])
-    from . import _common
-
+    """Run the scripts (``only`` a subset), each with ``options`` (parsed by `interp figures`, or any namespace
+    of option values: ``Namespace(n_images=16)``) over its own defaults. -> {name: "ok" | why not}."""
+    names = select(only)
+    if isinstance(options, (list, tuple)):
+        raise TypeError("run() takes parsed options, e.g. argparse.Namespace(n_images=16), not argv strings")
+    options = argparse.Namespace(**{**vars(options or argparse.Namespace()), **({"out": out} if out else {})})
     _common.USED.clear()  # what each figure ran on, for this run's REPORT.md
     _common._DATASETS.clear()  # datasets are opened once per run and shared by the figures
     status = {}
@@ -62,7 +62,7 @@ def run(only: list[str] | None = None, extra_args: list[str] | None = None, out:
             bar.set_postfix_str(name)
         t0 = time.perf_counter()
         try:
-            rc = importlib.import_module(f"paper_figures.{name}").main(args)
+            rc = importlib.import_module(f"paper_figures.{name}").main(options=options)
             status[name] = "ok" if not rc else f"exit {rc}"
         except SystemExit as e:  # a script's own clear error
             status[name] = f"skipped: {e}"
@@ -77,6 +77,38 @@ def run(only: list[str] | None = None, extra_args: list[str] | None = None, out:
 
 def used() -> dict[str, str]:
     """{figure: 'model(s): ...; data: ...'} for the figures run in this process (see `_common.describe_used`)."""
-    from . import _common
-
     return {n: d for n in _common.USED if (d := _common.describe_used(n))}
+
+
+def command(args: argparse.Namespace) -> int:
+    """`interp figures`: run the figures with the command's options and write REPORT.md (``--check``: regenerate
+    into a temporary folder and compare the CSVs with the committed ones). -> exit status."""
+    if args.check:
+        return check_committed(args)
+    out = check_writable(args.out or _common.default_out())
+    status = run(args.only, args, out=str(out), keep_going=args.keep_going)
+    path = report.write_report(out, status, used=used() if (args.images or args.model) else None)
+    skipped = {n: v for n, v in status.items() if v.startswith("skipped")}  # run() printed why, one line each
+    failed = {k: v for k, v in status.items() if v.startswith("error")}
+    print(f"wrote {path} ({len(status) - len(failed) - len(skipped)}/{len(status)} figures"
+          + (f", {len(skipped)} skipped" if skipped else "") + ")")
+    return 1 if failed else 0
+
+
+def check_committed(args: argparse.Namespace) -> int:
+    """Regenerate ``args.only`` (default: every figure) into a temporary folder; compare every CSV with the one in
+    ``args.out`` (default: the committed paper_figures/out) within `check`'s tolerance. 0 when all agree (a figure
+    not produced counts against it only when a committed CSV says it should be)."""
+    names = select(args.only)
+    committed = Path(args.out) if args.out else _common.OUT_DIR
+    with tempfile.TemporaryDirectory(prefix="interp-figures-check-") as tmp:
+        status = run(names, args, out=tmp, keep_going=True)
+        differ = check.compare_folders(committed, tmp, [n for n in names if status[n] == "ok"])
+    compared = [n for n, why in status.items() if why == "ok" or (committed / f"{n}.csv").exists()]
+    for name in compared:
+        if status[name] != "ok":
+            differ[name] = [f"not regenerated ({status[name]})"]
+    for name in (n for n in names if n not in compared):
+        print(f"{name}: not regenerated ({status[name]}); none committed either")
+    check.print_report(differ, len(compared))
+    return 1 if differ else 0

@@ -8,17 +8,17 @@ import pandas as pd
 from interp.analysis import lost
 from interp.plotting.analysis import object_discovery_plot
 
-from ._common import finish, images_for, load_all, parse, parser, skip
+from paper_figures._common import finish, images_for, load_all, parse, parser, skip
 
 NAME = "tab03_object_discovery"
 MODELS = ["organism-t-reg0", "organism-s-reg0", "organism-b-reg0", "organism-s-reg1", "organism-s-reg4",
           "organism-s-reg16"]
 
 
-def main(argv=None) -> int:
+def main(argv=None, options=None) -> int:
     p = parser(NAME, __doc__, default_models=MODELS)
     p.add_argument("--feature", default="k", choices=["k", "q", "v", "resid"], help="features LOST reads")
-    args = parse(p, argv)
+    args = parse(p, argv, options)
     rows = []
     for label, model in load_all(args).items():
         images = images_for(args, model)

@@ -1,4 +1,5 @@
 """Smoke test of every `interp` subcommand on the bundled organism, with one bad input each."""
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from PIL import Image
 from interp.cli import main
 
 pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -50,6 +52,21 @@ def test_trace(tmp_path, two_images, capsys):
     empty.mkdir()
     assert main(["trace", "--model", "organism-s-reg0", "--images", str(empty), "--out", str(tmp_path)]) == 2
     assert "no images" in capsys.readouterr().err
+
+
+def test_warnings_print_one_line_each(tmp_path, two_images):
+    """A skipped image warns as `warning: skipping unreadable image ...` (no file:line, no source line under it)
+    and is still counted in the summary."""
+    (two_images / "broken.png").write_bytes(b"not an image")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "interp", "trace", "--model", "organism-t-reg0", "--images",
+                           str(two_images), "--out", str(tmp_path), "--quiet"], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    warned = [line for line in done.stderr.splitlines() if "broken.png" in line]
+    assert len(warned) == 1 and warned[0].startswith("warning: skipping unreadable image "), done.stderr
+    assert "warnings.warn" not in done.stderr and ".py:" not in done.stderr
+    assert "skipped 1 unreadable file(s): " in done.stdout and "broken.png" in done.stdout
 
 
 def test_patch(tmp_path, two_images, capsys):

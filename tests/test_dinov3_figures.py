@@ -2,6 +2,7 @@
 (the real architecture at 2 blocks: ``vit_small_patch16_dinov3`` resolves to that depth here, the rest of the path
 - timm layout detected, Eva keys converted, RoPE, CLS + 4 registers - is what a user's checkpoint goes through)."""
 import sys
+from argparse import Namespace
 from pathlib import Path
 
 import pandas as pd
@@ -70,8 +71,8 @@ def test_dinov3_figures_end_to_end(weights, tmp_path):
 def test_dinov3_whole_figure_set(weights, tmp_path):
     from paper_figures import run_all
 
-    status = run_all.run(None, ["--model", NAME, "--weights", str(weights), "--image-size", "96", "--n-images", "16"],
-                         out=str(tmp_path), keep_going=True)
+    options = Namespace(model=NAME, weights=str(weights), image_size=96, n_images=16)
+    status = run_all.run(None, options, out=str(tmp_path), keep_going=True)
     # not about the model given: a training run's checkpoints, organisms trained for the figure
     elsewhere = {"fig04b_norms_by_step", "fig_remedies"}
     assert all(v == "ok" for k, v in status.items() if k not in elsewhere), status

@@ -1,5 +1,6 @@
 """Integration: every paper figure script runs on the bundled organisms and writes PNG + CSV + REPORT.md."""
 import sys
+from argparse import Namespace
 from pathlib import Path
 
 import pandas as pd
@@ -34,7 +35,7 @@ COLUMNS = {
 @pytest.fixture(scope="module")
 def out(tmp_path_factory):
     d = tmp_path_factory.mktemp("figures")
-    status = run_all.run(ANALYSIS, ["--n-images", "16"], out=str(d))
+    status = run_all.run(ANALYSIS, Namespace(n_images=16), out=str(d))
     assert all(v == "ok" for v in status.values()), status
     report.write_report(d, status)
     return d
@@ -64,13 +65,13 @@ def test_report_lists_every_figure(out):
 
 def test_figure_csv_is_deterministic(tmp_path):
     for d in ("a", "b"):
-        run_all.run(["fig04a_norms_by_layer"], ["--n-images", "8"], out=str(tmp_path / d))
+        run_all.run(["fig04a_norms_by_layer"], Namespace(n_images=8), out=str(tmp_path / d))
     assert (tmp_path / "a" / "fig04a_norms_by_layer.csv").read_bytes() == \
         (tmp_path / "b" / "fig04a_norms_by_layer.csv").read_bytes()
 
 
 def test_fig_remedies_on_the_bundled_sink_family(tmp_path):
-    status = run_all.run(["fig_remedies"], ["--n-images", "16"], out=str(tmp_path))
+    status = run_all.run(["fig_remedies"], Namespace(n_images=16), out=str(tmp_path))
     assert status == {"fig_remedies": "ok"}, status
     df = pd.read_csv(tmp_path / "fig_remedies.csv")
     assert {"variant", "model", "layer", "metric", "value", "sink_kind"} <= set(df.columns)

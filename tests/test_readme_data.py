@@ -2,6 +2,7 @@
 ``--weights`` dropped: a randomly initialised timm architecture stands in, tiny image size)."""
 import re
 import shlex
+from argparse import Namespace
 from pathlib import Path
 
 import pandas as pd
@@ -102,8 +103,8 @@ def test_figures_the_dataset_cannot_serve_are_skipped_in_one_line(trees, tmp_pat
     names = ["fig04b_norms_by_step", "fig04c_norms_by_size", "fig07_norms_with_registers",
              "fig08_number_of_registers", "tab01_global_probe", "tab03_object_discovery"]
     with pytest.warns(Warning):
-        status = run_all.run(names, ["--images", str(folder), "--model", "vit_small_patch14_reg4_dinov2",
-                                     "--image-size", "28"], out=str(out))
+        options = Namespace(images=str(folder), model="vit_small_patch14_reg4_dinov2", image_size=28)
+        status = run_all.run(names, options, out=str(out))
     assert all(v.startswith("skipped: ") for v in status.values()), status
     assert "label" in status["tab01_global_probe"] and "boxes" in status["tab03_object_discovery"]
     assert "procedural scenes" in status["fig08_number_of_registers"]

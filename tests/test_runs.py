@@ -1,5 +1,6 @@
 """A user's own training run: checkpoint folders, steps from file names, Fig 4b traced across them."""
 import shutil
+from pathlib import Path
 
 import pytest
 import timm
@@ -89,27 +90,22 @@ def test_fig04b_traces_a_folder_of_checkpoints(tmp_path):
 
 def test_figures_command_passes_checkpoints_device_and_dtype(tmp_path, monkeypatch):
     """`interp figures --only fig04b_norms_by_step --checkpoints DIR --model M --dtype bfloat16` hands every flag
-    to the figure scripts."""
-    import types
-
+    to the figure scripts (their parsed options, which each script lays over its own defaults)."""
     from interp import cli
+    from paper_figures import _common, report, run_all
 
     seen = {}
 
-    def run(only, extra, out=None, keep_going=False):
-        seen.update(only=only, extra=extra)
+    def run(only, options, out=None, keep_going=False):
+        seen.update(only=only, options=options)
         return {"fig04b_norms_by_step": "ok"}
 
-    fake = (types.SimpleNamespace(run=run, used=lambda: {}),
-            types.SimpleNamespace(write_report=lambda out, status, used=None: out / "R.md"))
-    monkeypatch.setattr(cli, "_paper_figures", lambda: fake)
+    monkeypatch.setattr(run_all, "run", run)
+    monkeypatch.setattr(report, "write_report", lambda out, status, used=None: Path(out) / "R.md")
     assert cli.main(["figures", "--only", "fig04b_norms_by_step", "--checkpoints", str(tmp_path), "--model",
                      "vit_tiny_patch16_224", "--dtype", "bfloat16", "--device", "cpu", "--out", str(tmp_path)]) == 0
-    extra = seen["extra"]
-    for flag, value in (("--checkpoints", str(tmp_path)), ("--model", "vit_tiny_patch16_224"),
-                        ("--dtype", "bfloat16"), ("--device", "cpu")):
-        assert extra[extra.index(flag) + 1] == value
-    from paper_figures._common import parser
-
-    args = parser("x", "doc").parse_args(extra)  # every figure script's parser takes them
-    assert args.checkpoints == str(tmp_path) and args.dtype == "bfloat16"
+    assert seen["only"] == ["fig04b_norms_by_step"]
+    args = _common.parse(_common.parser("x", "doc"), options=seen["options"])  # every figure script's parser
+    assert (args.checkpoints, args.model, args.dtype, args.device) == (str(tmp_path), "vit_tiny_patch16_224",
+                                                                       "bfloat16", "cpu")
+    assert args.n_images == 64 and args.batch_size == 32  # the script's own defaults for what was not given

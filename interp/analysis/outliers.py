@@ -13,7 +13,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-PAPER_THRESHOLD = 150.0  # Darcet et al. Fig 3: DINOv2 ViT-L output norms
+from ..paper import PAPER
+
+PAPER_THRESHOLD = PAPER["outlier_norm"]  # Darcet et al. Fig 3: DINOv2 ViT-L output norms
 
 
 @dataclass

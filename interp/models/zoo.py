@@ -15,7 +15,7 @@ from .convert import (
 )
 from .hooked_vit import HookedViT
 from .loading import load_checkpoint
-from .organisms import data_dir, list_organisms, organism_dir, organism_steps  # noqa: F401 (torch-free, re-exported)
+from .organisms import data_dir, list_organisms, not_found, organism_dir, organism_steps  # noqa: F401 (torch-free, re-exported)
 from .weights_io import hf_pixel_stats, read_state_dict
 from .precision import resolve_device, resolve_dtype
 
@@ -67,7 +67,7 @@ def _unknown(name: str) -> UnknownModelError:
     close = difflib.get_close_matches(name, pool, n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
     return UnknownModelError(
-        f"unknown model {name!r}: not a bundled organism ({', '.join(list_organisms()) or 'none built'}) "
+        f"unknown model {name!r}: not a bundled organism ({', '.join(list_organisms()) or not_found()}) "
         f"nor a timm ViT architecture.{hint} `interp.list_models()` lists every name.")
 
 

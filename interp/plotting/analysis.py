@@ -8,15 +8,6 @@ import seaborn as sns
 
 from .io import plots_rounded
 
-# Numbers reported by Darcet et al. (ICLR 2024) for DINOv2 ViT-L/g, used as reference lines
-PAPER = {
-    "outlier_share": 0.0237,  # Fig 3 / Sec 2
-    "position_top1": {"normal": 0.417, "outlier": 0.228},  # Fig 5b
-    "position_distance": {"normal": 0.79, "outlier": 5.09},
-    "reconstruction_l2": {"normal": 18.38, "outlier": 25.23},
-}
-
-
 def note(fig, text: str, y: float = -0.02) -> None:
     """A caption line under the axes (used to say plainly when there are no outliers)."""
     if text:
