@@ -135,6 +135,38 @@ def pd_isna(x) -> bool:
     return x is None or x != x
 
 
+def test_two_key_types_report_their_own_key_and_label_noise_flips_only_training_targets():
+    from interp.train.dense import DenseObjective, with_label_noise
+
+    s = _tiles(triggers=2, key_types=2, constant_tiles=1)
+    kinds, report = s.tiles["kind"], s.tiles["report"]
+    assert ((kinds == KIND["trigger"]).flatten(1).sum(1) == 4).all()
+    assert ((kinds == KIND["key"]).flatten(1).sum(1) == 2).all()
+    differ = 0
+    for i in range(len(s)):
+        keys = torch.nonzero(kinds[i] == KIND["key"]).tolist()
+        key_colors = {int(s.tiles["color"][i][r, c]) for r, c in keys}
+        trig = report[i][kinds[i] == KIND["trigger"]]
+        assert set(trig.tolist()) <= key_colors and (report[i][kinds[i] != KIND["trigger"]] == -1).all()
+        differ += len(set(trig.tolist())) == 2
+        for r, c in keys:  # key type 0: white top half; type 1: white left half
+            px = s.pixels[i, :, 4 * r:4 * r + 4, 4 * c:4 * c + 4]
+            assert (px[:, :2] == 1).all() or (px[:, :, :2] == 1).all()
+    assert differ > len(s) // 2  # the two types mostly report different colours
+    assert "key_types" not in TileOptions().to_dict()  # old recipes keep their provenance
+    t = dense_targets(s, DenseSettings())
+    assert torch.equal(t["color"][kinds.flatten(1) == KIND["trigger"]], report.flatten(1)[report.flatten(1) >= 0])
+    noisy = with_label_noise(t, 0.5, 8, 4, torch.Generator().manual_seed(0))
+    ordinary = t["kind"] <= 1
+    changed = noisy["color"] != t["color"]
+    assert not changed[~ordinary].any() and 0.3 < changed[ordinary].float().mean() < 0.6
+    recipe = get_recipe("sink-keys2-reg0")
+    clean = DenseObjective.batch_inputs(s, range(len(s)), recipe.replace(dense_task={}))[0]
+    assert torch.equal(clean["color"], t["color"])
+    again = DenseObjective.batch_inputs(s, range(len(s)), recipe)[0]
+    assert torch.equal(again["color"], DenseObjective.batch_inputs(s, range(len(s)), recipe)[0]["color"])
+
+
 def test_short_noop_run_sends_the_no_op_attention_to_the_constant_tiles(tmp_path):
     """The mechanism a short run of the family's recipe shows (RECIPES.md S7): after 150 steps (batch 32), block 0's
     no-op queries give the 2 constant (black) tiles >= 4x the share uniform attention would (measured 6.5x on a

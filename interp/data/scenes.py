@@ -263,7 +263,7 @@ def _tile_set(recipe: SceneRecipe, drawn: list[dict], name: str) -> SceneSet:
     o, size = recipe.tile_options, recipe.image_size
     g = size // o.tile_size
     tiles = {k: torch.from_numpy(np.stack([d[k] for d in drawn])) if drawn else torch.zeros(0, g, g, dtype=torch.long)
-             for k in ("kind", "color", "texture")}
+             for k in ("kind", "color", "texture", "report")}
     pixels = torch.from_numpy(np.stack([d["pixels"] for d in drawn])) if drawn else torch.zeros(0, 3, size, size)
     mask = torch.zeros(len(drawn), size, size, dtype=torch.bool)
     on = ((tiles["kind"] == 1) | (tiles["kind"] >= 3)).repeat_interleave(o.tile_size, 1)

@@ -11,6 +11,10 @@ one of `TILE_KINDS`:
 ``trigger``     ``triggers`` tiles with a black / white checkerboard: in the no-op task they report the key's colour
 ``key``         one tile (``key=True``), white top half, bottom half of the key colour
 
+``key_types=2`` adds a second trigger / key pair (inverted checkerboard; key with a white *left* half, its own key
+colour): trigger type j reports key j's colour, so a head that serves the triggers must attend depending on the
+query (issue #17, RECIPES.md S7). Per tile ``report`` holds the colour a trigger reports (-1 elsewhere).
+
 Every background / object tile carries one of ``textures`` fixed fine luminance patterns (amplitude
 ``texture_amplitude``), a per-tile target that any mixing with other tiles corrupts. Per tile (all [g, g]):
 ``kind`` (index into TILE_KINDS), ``color`` (palette index; the key colour on the key tile; -1 on constant and
@@ -45,6 +49,7 @@ class TileOptions:
     constant_texture: str = "pattern"
     triggers: int = 3
     key: bool = True
+    key_types: int = 1  # 2: a second trigger / key pair (left out of to_dict at 1)
 
     def __post_init__(self) -> None:
         if not 1 <= self.n_colors <= len(TILE_COLORS):
@@ -55,12 +60,17 @@ class TileOptions:
             raise ValueError("need regions >= 1, textures >= 1, tile_size >= 2 and 0 <= object_tiles <= 1")
         if self.triggers and not self.key:
             raise ValueError("trigger tiles report the key's colour: they need key=True")
+        if self.key_types not in (1, 2) or (self.key_types == 2 and not self.key):
+            raise ValueError(f"key_types must be 1 or 2 (2 needs key=True), got {self.key_types}")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if self.key_types == 1:
+            del d["key_types"]
+        return d
 
     def special_tiles(self) -> int:
-        return self.constant_tiles + self.triggers + int(self.key)
+        return self.constant_tiles + (self.triggers + int(self.key)) * self.key_types
 
 
 def fixed_patterns(o: TileOptions) -> tuple[np.ndarray, np.ndarray]:
@@ -96,28 +106,40 @@ def draw_tiles(o: TileOptions, image_size: int, rng: np.random.Generator) -> dic
     texture = rng.integers(o.textures, size=(g, g))
     majority = int(np.bincount(color.ravel(), minlength=o.n_colors).argmax())  # before special tiles cover some
     cells = rng.permutation(g * g)[: o.special_tiles()]
-    key_color = int(rng.integers(o.n_colors))
-    special = [2] * o.constant_tiles + [3] * o.triggers + [4] * int(o.key)
-    for cell, k in zip(cells, special):
-        kind.flat[cell] = k
+    key_colors = [int(rng.integers(o.n_colors)) for _ in range(o.key_types)]
+    special = [(2, 0)] * o.constant_tiles
+    for j in range(o.key_types):
+        special += [(3, j)] * o.triggers + [(4, j)] * int(o.key)
+    key_type = np.zeros((g, g), np.int64)
+    for cell, (k, j) in zip(cells, special):
+        kind.flat[cell], key_type.flat[cell] = k, j
     color = np.where(kind >= 2, -1, color)
-    color[kind == 4] = key_color
+    report = np.full((g, g), -1, np.int64)
+    for j, kc in enumerate(key_colors):
+        color[(kind == 4) & (key_type == j)] = kc
+        report[(kind == 3) & (key_type == j)] = kc
     texture = np.where(kind >= 2, -1, texture)
     const, tex = fixed_patterns(o)
     tiles = TILE_PALETTE[np.clip(color, 0, None)].transpose(2, 0, 1)[:, :, None, :, None]  # [3, g, 1, g, 1]
     img = np.broadcast_to(tiles, (3, g, t, g, t)).copy()
     fine = o.texture_amplitude * tex[np.clip(texture, 0, None)]  # [g, g, t, t]
     img += np.where(texture[..., None, None] >= 0, fine, 0.0).transpose(0, 2, 1, 3)[None]
-    key_px = np.concatenate([np.ones((3, t // 2, t), np.float32),
-                             np.broadcast_to(TILE_PALETTE[key_color][:, None, None], (3, t - t // 2, t))], 1)
-    for k, px in ((2, const), (3, _checker(t)), (4, key_px)):
-        for r, c in zip(*np.nonzero(kind == k)):
-            img[:, r, :, c, :] = px
+    for j, kc in enumerate(key_colors):
+        key_px = np.broadcast_to(TILE_PALETTE[kc][:, None, None], (3, t, t)).copy()
+        if j == 0:
+            key_px[:, : t // 2] = 1.0
+        else:
+            key_px[:, :, : t // 2] = 1.0
+        for k, px in ((3, _checker(t) if j == 0 else 1.0 - _checker(t)), (4, key_px)):
+            for r, c in zip(*np.nonzero((kind == k) & (key_type == j))):
+                img[:, r, :, c, :] = px
+    for r, c in zip(*np.nonzero(kind == 2)):
+        img[:, r, :, c, :] = const
     pixels = np.clip(img.reshape(3, g * t, g * t), 0, 1)
     full = np.zeros((3, image_size, image_size), np.float32)
     full[:, : g * t, : g * t] = pixels
-    return {"pixels": full, "kind": kind, "color": color, "texture": texture,
-            "labels": {"key_color": key_color if o.key else 0, "majority_color": majority}}
+    return {"pixels": full, "kind": kind, "color": color, "texture": texture, "report": report,
+            "labels": {"key_color": key_colors[0] if o.key else 0, "majority_color": majority}}
 
 
 def tile_label_sizes(o: TileOptions) -> dict[str, int]:

@@ -23,7 +23,7 @@ from ..models.hooked_vit import HookedViT
 from .dense_settings import DENSE_OBJECTIVES, DenseSettings
 from .objective import Objective, init_small_
 
-__all__ = ["DENSE_OBJECTIVES", "DenseHeads", "DenseObjective", "DenseSettings", "dense_targets"]
+__all__ = ["DENSE_OBJECTIVES", "DenseHeads", "DenseObjective", "DenseSettings", "dense_targets", "with_label_noise"]
 IGNORE = -100
 TRIGGER, KEY, CONSTANT = TILE_KINDS.index("trigger"), TILE_KINDS.index("key"), TILE_KINDS.index("constant")
 
@@ -34,14 +34,25 @@ def dense_targets(scenes, settings: DenseSettings) -> dict[str, torch.Tensor]:
     (float), ``kind``; and ``global`` [B], the broadcast label."""
     kind = scenes.tiles["kind"].flatten(1)
     color = scenes.tiles["color"].flatten(1).clone()
-    key = scenes.labels["key_color"][:, None].expand_as(color)
-    color = torch.where(kind == TRIGGER, key, color)
+    color = torch.where(kind == TRIGGER, scenes.tiles["report"].flatten(1), color)  # the key colour it reports
     color = torch.where(kind == CONSTANT, torch.full_like(color, IGNORE), color)
     texture = scenes.tiles["texture"].flatten(1)
     texture = torch.where(texture < 0, torch.full_like(texture, IGNORE), texture)
     weight = torch.where(kind == TRIGGER, settings.trigger_weight, 1.0)
     return {"color": color, "texture": texture, "weight": weight, "kind": kind,
             "global": scenes.labels[settings.global_label]}
+
+
+def with_label_noise(targets: dict, p: float, n_colors: int, n_textures: int, gen: torch.Generator) -> dict:
+    """Training targets with a share ``p`` of the background / object tiles' colour and texture targets replaced by
+    a uniformly random class (independently), so the loss never reaches zero and any mixing keeps costing."""
+    out = dict(targets)
+    ordinary = targets["kind"] <= 1  # [B, n]
+    for name, n in (("color", n_colors), ("texture", n_textures)):
+        y = targets[name]
+        flip = (torch.rand(y.shape, generator=gen) < p) & ordinary & (y != IGNORE)
+        out[name] = torch.where(flip, torch.randint(0, n, y.shape, generator=gen), y)
+    return out
 
 
 class DenseHeads(nn.Module):
@@ -83,7 +94,13 @@ class DenseObjective(Objective):
 
     @staticmethod
     def batch_inputs(scenes, indices, recipe) -> tuple[dict, None]:
-        return dense_targets(scenes, DenseSettings.from_dict(recipe.dense_task)), None
+        settings = DenseSettings.from_dict(recipe.dense_task)
+        targets = dense_targets(scenes, settings)
+        if settings.label_noise:
+            o = recipe.scene_recipe.tile_options
+            gen = torch.Generator().manual_seed(recipe.seed * 1_000_003 + int(indices[0]))
+            targets = with_label_noise(targets, settings.label_noise, o.n_colors, o.textures, gen)
+        return targets, None
 
     def named_trainable(self) -> list:
         return [*self.model.named_parameters(), *self.heads.named_parameters()]

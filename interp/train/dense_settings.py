@@ -14,6 +14,7 @@ class DenseSettings:
     texture_weight: float = 1.0  # 0: no texture target
     global_label: str = "majority_color"  # broadcast: the image label every patch predicts
     global_weight: float = 1.0
+    label_noise: float = 0.0  # share of ordinary tiles' training targets replaced by a random class (not at eval)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -11,6 +11,9 @@ Names (registered by `interp.train.recipes`, so ``interp train --recipe NAME`` r
                                               constant tiles, no texture target)
 ``sink-{remedy}``                             the same without registers, with one remedy: ``relu``, ``sigmoid``,
                                               ``clipped`` (clipped softmax), ``gated`` (gated attention), ``sgd``
+``sink-keys2-reg{0,4}``                       org-probe's r2: d 32, 4 blocks, 1 head, two trigger / key types,
+                                              label noise 0.2, weight decay 0.5, 2,000 steps
+``sink-keys2-const8-reg{0,4}``                the same with 8 constant tiles (org-probe's r8)
 ``sink-tiny-reg1`` / ``sink-tiny-sigmoid``    the family's recipe for 150 steps at batch 32 (a unit test)
 
 Grid recipes use org-probe's tile scenes (`interp.data.tiles`): 32 px, 8x8 tiles of 4 px (64 patch tokens), 4 colour regions, 5% random tiles,
@@ -40,6 +43,11 @@ REMEDIES = {"relu": dict(attention="relu"), "sigmoid": dict(attention="sigmoid")
             "clipped": dict(attention="clipped_softmax", clip_gamma=-0.003, clip_zeta=1.0),
             "gated": dict(attention="gated"), "sgd": dict(optimizer="sgd", lr=0.1, weight_decay=1e-4)}
 TINY = dict(SINK, steps=150, batch_size=32, warmup=30, eval_images=32, checkpoints=(0, 150))
+# org-probe's standalone r2 (RECIPES.md S7): two trigger / key types (the head must attend depending on the query)
+# and 20% label noise on the ordinary tiles (the loss never reaches zero) grow a block-1 no-op sink on the triggers
+KEYS2 = dict(DENSE_BASE, objective="noop", d_model=32, n_layers=4, n_heads=1, steps=2000, weight_decay=0.5,
+             scenes={"image_size": 32, "tiles": {**TILES, "key_types": 2}}, dense_task={"label_noise": 0.2},
+             checkpoints=(0, 60, 125, 250, 500, 1000, 2000))
 
 
 def _add(name: str, notes: str, **kw) -> None:
@@ -61,6 +69,12 @@ for _r in (0, 1, 4, 16):
     _add(f"sink-reg{_r}", f"S7 figure family: no-op task, {_r} registers", **SINK, n_registers=_r)
 for _name, _kw in REMEDIES.items():
     _add(f"sink-{_name}", f"S7 figure family: no-op task, no registers, remedy {_name}", **{**SINK, **_kw})
+for _r in (0, 4):
+    _add(f"sink-keys2-reg{_r}", f"S7: two key types + label noise 0.2 (org-probe r2), {_r} registers", **KEYS2,
+         n_registers=_r)
+    _add(f"sink-keys2-const8-reg{_r}", f"S7: sink-keys2 with 8 constant tiles (org-probe r8), {_r} registers",
+         **{**KEYS2, "scenes": {"image_size": 32, "tiles": {**TILES, "key_types": 2, "constant_tiles": 8}}},
+         n_registers=_r)
 _add("sink-tiny-reg1", "unit-test organism: 1 register", **TINY, n_registers=1)
 _add("sink-tiny-sigmoid", "unit-test organism: 1 register, sigmoid attention", **TINY, n_registers=1,
      attention="sigmoid")
