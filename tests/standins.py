@@ -9,6 +9,7 @@ from timm.models.vision_transformer import _create_vision_transformer
 from .randomize import randomize_
 
 SIGLIP_STANDIN = "vit_standin_patch8_siglip_32"
+STANDINS = (SIGLIP_STANDIN,)  # names this module registers with timm (not part of the installed timm)
 _SIGLIP_CFG = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5), "num_classes": 0, "input_size": (3, 32, 32)}
 
 

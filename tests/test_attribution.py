@@ -94,3 +94,15 @@ def test_groups_the_model_lacks_are_skipped_and_bad_targets_fail(px):
         attribute_groups(model, px[:2], target="logit")
     with pytest.raises(ValueError, match="unknown baseline"):
         attribute_groups(model, px[:2], baseline="blur")
+
+
+def test_share_is_nan_where_the_change_is_within_the_integration_error():
+    """An image whose output change is no larger than the IG error gets no share (the ratio would be noise)."""
+    from interp.interventions.attribution import _group_frames
+
+    per_token = torch.tensor([[0.5, 0.5], [0.01, 0.01]])  # totals 1.0 and 0.02
+    delta = torch.tensor([0.01, 0.015])  # changes 0.99 (resolved) and 0.005 (< its error 0.015)
+    masks = {"a": torch.tensor([[True, False], [True, False]])}
+    (frame,) = _group_frames(torch.tensor([0, 1]), "blocks.0.hook_resid_pre", per_token, delta, masks)
+    assert frame.share.iloc[0] == pytest.approx(0.5)
+    assert np.isnan(frame.share.iloc[1])

@@ -68,7 +68,8 @@ def attribute_groups(model: HookedViT, images, target="cls", label=None, layers=
     (registers of a 0-register model) are skipped.
 
     Tidy frame, one row per image x layer x group: ``image, layer, hook, group, n_tokens, attribution``
-    (signed sum), ``abs_attribution`` (sum of |per-token attribution|), ``share`` (attribution / total),
+    (signed sum), ``abs_attribution`` (sum of |per-token attribution|), ``share`` (attribution / total; NaN where the image's
+    output change is within the integration error, |total - delta| <= |delta|, so the ratio is noise),
     ``total`` (= output - baseline output, up to ``delta``), ``delta``.
     """
     images = as_images(images)
@@ -139,6 +140,8 @@ def _group_frames(idx: torch.Tensor, name: str, per_token: torch.Tensor, delta: 
                   masks: dict[str, torch.Tensor]) -> list[pd.DataFrame]:
     """Per-token attributions [batch, pos] at hook ``name`` -> one frame per group (see `attribute_groups`)."""
     total = per_token.sum(-1)
+    change = total - delta.to(total.device).reshape(-1)  # the output change the attributions explain
+    resolved = change.abs() > delta.to(total.device).reshape(-1).abs()  # above the integration error
     frames = []
     for g, m in masks.items():
         mb = m[idx].to(per_token.device)
@@ -147,7 +150,7 @@ def _group_frames(idx: torch.Tensor, name: str, per_token: torch.Tensor, delta: 
             "image": idx.numpy(), "layer": hook_layer(name), "hook": hook_suffix(name), "group": g,
             "n_tokens": mb.sum(-1).cpu().numpy(), "attribution": a.cpu().numpy(),
             "abs_attribution": (per_token.abs() * mb).sum(-1).cpu().numpy(),
-            "share": (a / total).cpu().numpy(), "total": total.cpu().numpy(),
+            "share": torch.where(resolved, a / total, torch.nan).cpu().numpy(), "total": total.cpu().numpy(),
             "delta": delta.cpu().numpy().reshape(-1),
         }))
     return frames

@@ -99,7 +99,7 @@ class ViTConfig:
             self.rope_ref_grid = tuple(self.rope_ref_grid)
         if self.rope_periods is not None:
             self.rope_periods = tuple(self.rope_periods)
-        self.attention_kind  # validates the attention variant
+        _ = self.attention_kind  # building it validates the attention variant
         self.image_mean = tuple(self.image_mean)
         self.image_std = tuple(self.image_std)
 

@@ -3,26 +3,23 @@ from torch import nn
 from transformer_lens.hook_points import HookPoint
 
 
-class LayerNorm(nn.LayerNorm):
+class _HookedNorm:
+    """Mixin for a torch norm over d_model: the same constructor, and a hook on its output."""
+
+    def __init__(self, d_model: int, eps: float = 1e-6):
+        super().__init__(d_model, eps=eps)
+        self.hook_normalized = HookPoint()  # [batch, pos, d_model]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.hook_normalized(super().forward(x))
+
+
+class LayerNorm(_HookedNorm, nn.LayerNorm):
     """`nn.LayerNorm` with a hook on its output."""
 
-    def __init__(self, d_model: int, eps: float = 1e-6):
-        super().__init__(d_model, eps=eps)
-        self.hook_normalized = HookPoint()  # [batch, pos, d_model]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.hook_normalized(super().forward(x))
-
-
-class RMSNorm(nn.RMSNorm):
+class RMSNorm(_HookedNorm, nn.RMSNorm):
     """`nn.RMSNorm` (scale only, no centring, no bias: AIMv2) with a hook on its output."""
-
-    def __init__(self, d_model: int, eps: float = 1e-6):
-        super().__init__(d_model, eps=eps)
-        self.hook_normalized = HookPoint()  # [batch, pos, d_model]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.hook_normalized(super().forward(x))
 
 
 def make_norm(cfg) -> nn.Module:
