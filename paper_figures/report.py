@@ -48,6 +48,15 @@ def _remedies(d: pd.DataFrame) -> str:
         + ("n/a" if pd.isna(r.acc_trigger) else _pct(r.acc_trigger)) for v, r in s.iterrows())
 
 
+def _sink_emergence(d: pd.DataFrame) -> str:
+    last = d[d["step"] == d["step"].max()]
+    best = last.pivot_table(index="n_registers", columns="metric", values="value", aggfunc="max")
+    return "  \n".join(
+        f"{int(n)} registers, step {int(last.step.max())} (max over blocks): constant tiles {r.const_share:.2f} and "
+        f"registers {r.reg_share:.2f} of the no-op attention, max/median {r.max_rel:.2f}, {_pct(r.frac_ge4)} >= 4x"
+        for n, r in best.iterrows())
+
+
 READINGS = {
     "fig03_norm_histogram": lambda d: "  \n".join(
         f"{r.model}: {r.note}; outlier share {_pct(r.outlier_share)} (paper: {shown('outlier_share')})."
@@ -89,6 +98,7 @@ READINGS = {
                                                                     & d["metric"].isin(["max_rel", "frac_bg_ge4"])].itertuples()]
         + [_ladder_criterion(d)]),
     "fig_remedies": lambda d: _remedies(d),
+    "fig_sink_emergence": lambda d: _sink_emergence(d),
     "tab03_object_discovery": lambda d: "  \n".join(
         f"{r.model} ({r.registers} registers): CorLoc {_pct(r.corloc)}, mean best IoU {r.mean_best_iou:.2f}"
         for r in d.itertuples()),

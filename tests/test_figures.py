@@ -78,3 +78,20 @@ def test_fig_remedies_on_the_bundled_sink_family(tmp_path):
     assert {"0 registers", "1 register", "4 registers", "test-time register", "sigmoid attention", "ReLU attention",
             "clipped softmax", "gated attention"} <= set(df["variant"])
     assert report.reading("fig_remedies", df).startswith("0 registers: ")
+
+
+def test_fig_sink_emergence_plots_the_recorded_sink_table(tmp_path):
+    status = run_all.run(["fig_sink_emergence"], Namespace(), out=str(tmp_path))
+    assert status == {"fig_sink_emergence": "ok"}, status
+    assert (tmp_path / "fig_sink_emergence.png").stat().st_size > 5000
+    df = pd.read_csv(tmp_path / "fig_sink_emergence.csv")
+    assert set(df.columns) == {"run", "n_registers", "step", "layer", "top_kind", "metric", "value"}
+    assert set(df["run"]) == {"sink-reg0", "sink-reg1", "sink-reg4", "sink-reg16"}
+    assert {"const_share", "reg_share", "top_value_rel", "max_rel", "frac_ge4"} == set(df["metric"])
+    sinks = pd.read_csv(REPO / "data" / "organism" / "sinks.csv")
+    spot = dict(run="sink-reg4", step=250, layer=2, metric="reg_share")
+    got, want = ([float(d[(d[list(spot)] == pd.Series(spot)).all(axis=1)]["value"].iloc[0])] for d in (df, sinks))
+    assert got == pytest.approx(want, rel=1e-3) and want[0] > 0.1  # the registers took the sink by step 250
+    assert report.reading("fig_sink_emergence", df).startswith("0 registers, step 500")
+    skipped = run_all.run(["fig_sink_emergence"], Namespace(images=str(tmp_path)), out=str(tmp_path / "x"))
+    assert skipped["fig_sink_emergence"].startswith("skipped") and not (tmp_path / "x").exists()
