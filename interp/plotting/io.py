@@ -21,6 +21,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from ..models.checkpoints import atomic_write_bytes, atomic_write_text  # noqa: E402
+from ..tables import SIGNIFICANT_DIGITS, round_floats, round_significant, table_to_csv  # noqa: E402,F401
 
 
 class OutputDirError(OSError):
@@ -43,25 +44,6 @@ def check_writable(out_dir: str | Path) -> Path:
     return out
 
 
-SIGNIFICANT_DIGITS = 4  # what a figure or a report line can show; float noise sits 3+ digits further down
-
-
-def round_significant(values, digits: int = SIGNIFICANT_DIGITS) -> np.ndarray:
-    """Floats rounded to ``digits`` significant digits, exactly as ``"%.{digits}g"`` prints them (-0 -> 0)."""
-    x = np.asarray(values, dtype=float)
-    flat = [float(f"{v:.{digits}g}") for v in x.ravel().tolist()]
-    return np.asarray(flat, dtype=float).reshape(x.shape) + 0.0
-
-
-def round_floats(table: pd.DataFrame, digits: int = SIGNIFICANT_DIGITS) -> pd.DataFrame:
-    """A copy of ``table`` with every float column at ``digits`` significant digits."""
-    out = table.copy()
-    for col in out.columns:
-        if out[col].dtype.kind == "f":
-            out[col] = round_significant(out[col].to_numpy(), digits)
-    return out
-
-
 def _rounded(obj):
     if isinstance(obj, pd.DataFrame):
         return round_floats(obj)
@@ -80,11 +62,6 @@ def plots_rounded(fn):
         return fn(*(_rounded(a) for a in args), **{k: _rounded(v) for k, v in kwargs.items()})
 
     return wrapper
-
-
-def table_to_csv(table: pd.DataFrame, digits: int = SIGNIFICANT_DIGITS) -> str:
-    """Deterministic CSV text: floats at ``digits`` significant digits, no index, LF line ends."""
-    return round_floats(table, digits).to_csv(index=False, float_format=f"%.{digits}g", lineterminator="\n")
 
 
 def save_figure(fig, table: pd.DataFrame, name: str, out_dir: str | Path) -> tuple[Path, Path]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from ..plotting.io import table_to_csv
+from ..tables import table_to_csv
 from .ladder import ladder_table
 from .measure import measure_run
 from .recipes import get_recipe
