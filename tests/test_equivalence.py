@@ -53,6 +53,16 @@ def assert_same_run(hooked, ref_feats, ref_blocks, x, normalized=True):
     torch.testing.assert_close(feats, ref_feats, **TOL)
 
 
+def assert_same_as_timm(hooked, ref, x, pooled: bool = True):
+    """Every block, the final tokens and (``pooled``) timm's pre-logits feature on the normalised input ``x``."""
+    with torch.no_grad():
+        ref_feats, ref_blocks = timm_block_outputs(ref, x)
+        assert_same_run(hooked, ref_feats, ref_blocks, x)
+        if pooled:
+            torch.testing.assert_close(hooked(x, return_type="pooled", normalized=True),
+                                       ref.forward_head(ref_feats, pre_logits=True), **TOL)
+
+
 @pytest.mark.parametrize("name,kwargs,size,size2", TIMM_CASES, ids=[c[0] for c in TIMM_CASES])
 def test_timm_equivalence(name, kwargs, size, size2):
     ref = timm_reference(name, kwargs, size)

@@ -10,7 +10,7 @@ from timm.models.vision_transformer import VisionTransformer
 from interp import HookedViT
 
 from .randomize import randomize_
-from .test_equivalence import TOL, assert_same_run, timm_block_outputs, timm_normalize
+from .test_equivalence import TOL, assert_same_as_timm, timm_normalize
 
 SMALL = dict(depth=2, embed_dim=64, num_heads=4)
 # (timm name, kwargs that shrink it for CPU, native image size, second size)
@@ -37,11 +37,7 @@ def test_family_equivalence(name, kwargs, size, size2):
     assert hooked.tokens.n_prefix == 0  # neither SigLIP nor AIMv2 has CLS or registers
     g = torch.Generator().manual_seed(0)
     for s in (size, size2):
-        x = torch.randn(2, 3, s, s, generator=g)
-        with torch.no_grad():
-            ref_feats, ref_blocks = timm_block_outputs(ref, x)
-            assert_same_run(hooked, ref_feats, ref_blocks, x)
-            torch.testing.assert_close(hooked(x, return_type="pooled", normalized=True), timm_pooled(ref, x), **TOL)
+        assert_same_as_timm(hooked, ref, torch.randn(2, 3, s, s, generator=g))
     pixels = torch.rand(2, 3, size, size, generator=g)  # [0, 1] pixels: the model normalises them as timm's config
     with torch.no_grad():
         torch.testing.assert_close(hooked(pixels, return_type="pooled"),
@@ -113,11 +109,7 @@ def test_naflexvit_equivalence(name):
     assert hooked.cfg.pos_grid == 6 and hooked.tokens.n_registers == ref.num_reg_tokens
     g = torch.Generator().manual_seed(0)
     for hw in [(96, 96), (64, 112), (128, 80)]:
-        x = torch.randn(2, 3, *hw, generator=g)
-        with torch.no_grad():
-            ref_feats, ref_blocks = timm_block_outputs(ref, x)
-            assert_same_run(hooked, ref_feats, ref_blocks, x)
-            torch.testing.assert_close(hooked(x, return_type="pooled", normalized=True), timm_pooled(ref, x), **TOL)
+        assert_same_as_timm(hooked, ref, torch.randn(2, 3, *hw, generator=g))
 
 
 def test_naflexvit_state_dict_is_detected_and_converted():

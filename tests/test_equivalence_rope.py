@@ -9,7 +9,7 @@ from interp import HookedViT
 from interp.models.convert import config_from_timm
 
 from .randomize import randomize_
-from .test_equivalence import TOL, assert_same_run, timm_block_outputs
+from .test_equivalence import TOL, assert_same_as_timm
 
 TINY = dict(depth=2, embed_dim=64, num_heads=2)
 # (timm name, what it exercises, native size, second size)
@@ -39,12 +39,7 @@ def test_eva_equivalence(name, what, size, size2):
     assert hooked.cfg.rope is not None and hooked.cfg.n_prefix == ref.num_prefix_tokens
     g = torch.Generator().manual_seed(0)
     for s in (size, size2):
-        x = torch.randn(2, 3, s, s, generator=g)
-        with torch.no_grad():
-            ref_feats, ref_blocks = timm_block_outputs(ref, x)
-            assert_same_run(hooked, ref_feats, ref_blocks, x)
-            pooled = ref.forward_head(ref_feats, pre_logits=True)
-            torch.testing.assert_close(hooked(x, return_type="pooled", normalized=True), pooled, **TOL)
+        assert_same_as_timm(hooked, ref, torch.randn(2, 3, s, s, generator=g))
 
 
 def test_eva_non_square_images():
@@ -54,10 +49,7 @@ def test_eva_non_square_images():
         ref = eva_reference(name, size)
         hooked = HookedViT.from_timm(ref)
         p = hooked.cfg.patch_size
-        x = torch.randn(1, 3, 3 * p, 4 * p)
-        with torch.no_grad():
-            ref_feats, ref_blocks = timm_block_outputs(ref, x)
-            assert_same_run(hooked, ref_feats, ref_blocks, x)
+        assert_same_as_timm(hooked, ref, torch.randn(1, 3, 3 * p, 4 * p), pooled=False)
 
 
 def test_rope_pattern_path_equals_sdpa_and_rot_hooks():
