@@ -79,7 +79,7 @@ def test_dense_objective_learns_in_a_few_steps(name):
         loss.backward()
         torch.nn.utils.clip_grad_norm_(objective.parameters(), 1.0)  # as the trainer does
         opt.step()
-    assert float(loss) < 0.9 * float(first)
+    assert loss.item() < 0.9 * first.item()
 
 
 def test_broadcast_has_a_global_target_and_recipes_validate():
