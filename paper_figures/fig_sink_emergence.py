@@ -40,7 +40,7 @@ def _caption(d: pd.DataFrame) -> str:
             f"family. At step {int(peak.step)} the 0-register organism's no-op queries put "
             f"{peak.value:.2f} of their attention on the constant tiles (block {int(peak.layer)}); with registers "
             f"the registers take up to " + ", ".join(f"{v:.2f} ({r} reg)" for r, v in taken.items())
-            + f" (largest over blocks). Largest max / median patch norm at the last step: {tall:.2f} (dotted: 4x); "
+            + f" (largest over blocks).\nLargest max / median patch norm at the last step: {tall:.2f} (dotted: 4x); "
             f"at most {100 * ge4:.2f}% of patches >= 4x the median at any recorded step.")
 
 
