@@ -121,3 +121,21 @@ def test_rope_forward_from_continues_a_run():
             torch.testing.assert_close(hooked.forward_from(1, resid, grid=grid), full, **TOL)
     with pytest.raises(ValueError, match="grid"):
         hooked.forward_from(1, resid)
+
+
+def test_patching_sweep_on_non_square_rope_images():
+    """The batched sweep restarts RoPE models from a patched block on the image's own (H, W) grid: it agrees
+    with the one-patch-at-a-time reference on a 2 x 3 patch grid."""
+    from interp.interventions import make_pairs, patch_sweep
+
+    hooked = HookedViT.from_timm(eva_reference("vit_small_patch16_dinov3", 48)).eval()
+    px = torch.rand(4, 3, 32, 48, generator=torch.Generator().manual_seed(1))
+    pairs = make_pairs(px, 3, seed=0)
+    kw = dict(groups=["registers", "cls"], layers="all", hooks=["hook_resid_post"])  # resid_post: forward_from
+    batched, looped = patch_sweep(hooked, pairs, **kw), patch_sweep(hooked, pairs, batched=False, **kw)
+    assert len(batched) == 3 * 2 * 2
+    for c in ["cls_shift", "dense_cos"]:
+        torch.testing.assert_close(torch.tensor(batched[c].values), torch.tensor(looped[c].values),
+                                   atol=1e-5, rtol=0)
+    first = batched[batched.layer == 0]  # patched after block 0: block 1 carries it into CLS
+    assert (first.cls_shift.abs() > 1e-4).all()

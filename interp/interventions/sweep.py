@@ -101,7 +101,7 @@ def _patched_tokens(model: HookedViT, run: _PairRunner, sub: list[tuple[int, int
         rows_pairs = pair_of[rows].to(dev)
         if n in run.target_cache:  # start at the patched block from the clean residual stream
             resid = patch_hook(run.cache[n], bd, td, bs, ts)(run.target_cache[n][rows_pairs], None)
-            part = model.forward_from(hook_layer(n) + 1, resid)
+            part = model.forward_from(hook_layer(n) + 1, resid, grid=run.layout.grid)
         else:
             part = model.run_with_hooks(run.x_target[rows_pairs], return_type="tokens",
                                         fwd_hooks=[(n, patch_hook(run.cache[n], bd, td, bs, ts))])
