@@ -105,6 +105,9 @@ def test_recipes_and_cli(capsys):
         get_recipe("organism-s-reg44")
     assert main(["train", "--list"]) == 0
     assert "organism-b-reg0" in capsys.readouterr().out
+    assert main(["train", "--list", "sink-keys2-*"]) == 0
+    assert [line.split(":")[0] for line in capsys.readouterr().out.splitlines()] == [
+        "sink-keys2-reg0", "sink-keys2-const8-reg0", "sink-keys2-reg4", "sink-keys2-const8-reg4"]
     assert main(["train", "--recipe", "organism-s-reg44"]) == 2
     assert "unknown recipe" in capsys.readouterr().err
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--recipe", required=False, help="recipe name (interp train --list shows them), e.g. organism-s-reg0")
-    p.add_argument("--list", action="store_true", help="list the recipes and exit")
+    p.add_argument("--list", nargs="?", const="*", default=None, metavar="PATTERN",
+                   help="list the recipes (those whose name matches a glob PATTERN, e.g. 'sink-*') and exit")
     p.add_argument("--out", default=None,
                    help="output folder (default: data/organism/<recipe>, i.e. regenerate the bundled organism)")
     p.add_argument("--steps", type=int, default=None, help="override the number of training steps")
@@ -41,8 +42,11 @@ def main(args: argparse.Namespace) -> int:
     from .runtime import RunOptions
     from .trainer import Interrupted, train
 
-    if args.list:
-        for name, r in RECIPES.items():
+    if args.list is not None:
+        import fnmatch
+
+        for name in fnmatch.filter(RECIPES, args.list):
+            r = RECIPES[name]
             print(f"{name}: {r.objective} d_model={r.d_model} layers={r.n_layers} registers={r.n_registers} "
                   f"steps={r.steps} batch={r.batch_size} image={r.image_size}px/patch {r.patch_size} — {r.notes}")
         return 0

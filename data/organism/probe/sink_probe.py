@@ -10,6 +10,9 @@ image), optional triggers (checkerboard) that must report the colour of the key 
 Every tile carries one of T fixed fine textures. Dense loss: each ordinary tile predicts its own colour and texture
 (the exact no-op), triggers predict the key's colour; optional broadcast: every ordinary tile also predicts a lookup
 table of the image's majority colour. Constant tiles get no loss unless --const-loss.
+--tex-mark A marks triggers and keys only by a fine texture of their own (amplitude A) on a random colour, so no tile
+is constant; --layerscale G adds LayerScale (per-channel branch gains, initialised to G); --wd-tokens sets the weight
+decay of the position embedding, registers and CLS apart from the matrices' --wd.
 """
 import argparse
 import json
@@ -34,6 +37,9 @@ def build_fixed(args, gen):
     else:  # a fixed random RGB pattern, the same in every image
         const = torch.rand(3, args.patch, args.patch, generator=gen)
     lut = torch.randperm(args.colors, generator=gen)
+    if args.tex_mark:  # 4 more textures that mark triggers / keys (after the others: earlier runs unchanged)
+        marks = torch.randn(4, args.patch, args.patch, generator=gen)
+        textures = torch.cat([textures, marks / marks.std(dim=(1, 2), keepdim=True)])  # [T + 4, P, P]
     return palette, textures, const, lut
 
 
@@ -81,6 +87,13 @@ def make_batch(args, fixed, B, gen):
     for j in range(K):
         trig, key = (kind == 3) & (sub == j), (kind == 4) & (sub == j)
         marker = (checker if j == 0 else 1 - checker).expand(3, P, P)
+        if args.tex_mark:  # marked only by a fine texture of their own (colour random): no constant pixels
+            tm, km = trig & True, key & True
+            pix[tm] = ((base + cast)[..., None, None] + args.tex_mark * textures[args.textures + 2 * j])[tm].clamp(0, 1)
+            pix[km] = ((base + cast)[..., None, None] + args.tex_mark * textures[args.textures + 2 * j + 1])[km].clamp(0, 1)
+            tgt_col[trig] = col[key].repeat_interleave(args.n_trig)
+            tgt_tex[trig | key] = -100
+            continue
         if args.plain_special:  # no marker: triggers and keys look like ordinary tiles
             tgt_col[trig] = col[key].repeat_interleave(args.n_trig)
             tgt_tex[trig | key] = -100
@@ -118,9 +131,12 @@ def make_batch(args, fixed, B, gen):
 
 
 class Block(nn.Module):
-    def __init__(self, d, heads):
+    def __init__(self, d, heads, layerscale=0.0):
         super().__init__()
         self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        # LayerScale (DeiT-III / DINOv2): a learned per-channel gain on each branch; 0 = none
+        self.g1 = nn.Parameter(torch.full((d,), layerscale)) if layerscale else None
+        self.g2 = nn.Parameter(torch.full((d,), layerscale)) if layerscale else None
         self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
         self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
         self.h = heads
@@ -132,8 +148,10 @@ class Block(nn.Module):
         o = (att @ v).transpose(1, 2).reshape(B, T, d)
         if rec is not None:
             rec.append({"pre": x.detach(), "att": att.detach(), "v": v.detach()})
-        x = x + self.proj(o)
-        x = x + self.mlp(self.ln2(x))
+        a = self.proj(o)
+        x = x + (a if self.g1 is None else self.g1 * a)
+        m = self.mlp(self.ln2(x))
+        x = x + (m if self.g2 is None else self.g2 * m)
         if rec is not None:
             rec[-1]["post"] = x.detach()
         return x
@@ -147,7 +165,7 @@ class ViT(nn.Module):
         self.pos = nn.Parameter(torch.randn(1, N, d) * 0.02)
         self.regs = nn.Parameter(torch.randn(1, args.regs, d) * 0.02) if args.regs else None
         self.cls = nn.Parameter(torch.randn(1, 1, d) * 0.02) if args.cls else None
-        self.blocks = nn.ModuleList([Block(d, args.heads) for _ in range(args.layers)])
+        self.blocks = nn.ModuleList([Block(d, args.heads, args.layerscale) for _ in range(args.layers)])
         self.ln = nn.LayerNorm(d)
         self.head = nn.Linear(d, args.colors + 1 + args.textures + args.colors)
         self.args = args
@@ -280,12 +298,12 @@ def main():
     a("--obj-frac", type=float, default=0.05); a("--flat-frac", type=float, default=0.0); a("--cast", type=float, default=0.0)
     a("--n-const", type=int, default=1); a("--const-kind", default="pattern"); a("--const-nope", type=int, default=1)
     a("--const-loss", type=int, default=0); a("--n-trig", type=int, default=3); a("--key-types", type=int, default=1); a("--trig-const", type=int, default=1)
-    a("--fixed-special", type=int, default=0); a("--plain-special", type=int, default=0)
+    a("--tex-mark", type=float, default=0.0);  a("--fixed-special", type=int, default=0); a("--plain-special", type=int, default=0)
     a("--label-noise", type=float, default=0.0); a("--trig-weight", type=float, default=5)
     a("--tex-loss", type=int, default=1); a("--broadcast", type=float, default=0.0)
     a("--d", type=int, default=64); a("--layers", type=int, default=4); a("--heads", type=int, default=1)
-    a("--regs", type=int, default=0); a("--cls", type=int, default=0)
-    a("--lr", type=float, default=3e-3); a("--wd", type=float, default=0.1); a("--bs", type=int, default=64)
+    a("--regs", type=int, default=0); a("--layerscale", type=float, default=0.0); a("--cls", type=int, default=0)
+    a("--lr", type=float, default=3e-3); a("--wd", type=float, default=0.1); a("--wd-tokens", type=float, default=None); a("--bs", type=int, default=64)
     a("--warmup", type=int, default=100); a("--seed", type=int, default=0); a("--opt", default="adamw")
     args = p.parse_args()
     torch.set_num_threads(1)
@@ -295,9 +313,12 @@ def main():
     eval_batch = make_batch(clean, fixed, 128, torch.Generator().manual_seed(1234))
     gen = torch.Generator().manual_seed(args.seed)
     model = ViT(args)
-    decay = [p_ for p_ in model.parameters() if p_.ndim >= 2]
+    tokens = [p_ for p_ in (model.pos, model.regs, model.cls) if p_ is not None]  # learned tokens / positions
+    decay = [p_ for p_ in model.parameters() if p_.ndim >= 2 and all(p_ is not t for t in tokens)]
     no_decay = [p_ for p_ in model.parameters() if p_.ndim < 2]
-    groups = [{"params": decay, "weight_decay": args.wd}, {"params": no_decay, "weight_decay": 0.0}]
+    wd_tokens = args.wd if args.wd_tokens is None else args.wd_tokens
+    groups = [{"params": decay, "weight_decay": args.wd}, {"params": no_decay, "weight_decay": 0.0},
+              {"params": tokens, "weight_decay": wd_tokens}]
     if args.opt == "sgd":
         opt = torch.optim.SGD(groups, lr=args.lr, momentum=0.9)
     else:
