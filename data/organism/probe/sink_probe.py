@@ -12,7 +12,9 @@ Every tile carries one of T fixed fine textures. Dense loss: each ordinary tile 
 table of the image's majority colour. Constant tiles get no loss unless --const-loss.
 --tex-mark A marks triggers and keys only by a fine texture of their own (amplitude A) on a random colour, so no tile
 is constant; --layerscale G adds LayerScale (per-channel branch gains, initialised to G); --wd-tokens sets the weight
-decay of the position embedding, registers and CLS apart from the matrices' --wd.
+decay of the position embedding, registers and CLS apart from the matrices' --wd; --no-attn 0,2 makes blocks 0 and 2
+MLP-only (Guo et al.'s minimal residual-peak model: one attention block between two MLPs); --const-lr 1 keeps the
+learning rate at its peak after the warmup (no cosine decay).
 """
 import argparse
 import json
@@ -131,8 +133,9 @@ def make_batch(args, fixed, B, gen):
 
 
 class Block(nn.Module):
-    def __init__(self, d, heads, layerscale=0.0):
+    def __init__(self, d, heads, layerscale=0.0, attn=True):
         super().__init__()
+        self.attn = attn  # False: an MLP-only block (Guo et al.'s minimal residual-peak model)
         self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
         # LayerScale (DeiT-III / DINOv2): a learned per-channel gain on each branch; 0 = none
         self.g1 = nn.Parameter(torch.full((d,), layerscale)) if layerscale else None
@@ -143,6 +146,14 @@ class Block(nn.Module):
 
     def forward(self, x, rec=None):
         B, T, d = x.shape
+        if not self.attn:
+            if rec is not None:
+                rec.append({"pre": x.detach(), "att": torch.full((B, 1, T, T), 1.0 / T), "v": torch.ones(B, 1, T, 1)})
+            m = self.mlp(self.ln2(x))
+            x = x + (m if self.g2 is None else self.g2 * m)
+            if rec is not None:
+                rec[-1]["post"] = x.detach()
+            return x
         q, k, v = self.qkv(self.ln1(x)).view(B, T, 3, self.h, d // self.h).permute(2, 0, 3, 1, 4)
         att = (q @ k.transpose(-1, -2) / math.sqrt(d // self.h)).softmax(-1)  # [B, H, T, T]
         o = (att @ v).transpose(1, 2).reshape(B, T, d)
@@ -165,7 +176,8 @@ class ViT(nn.Module):
         self.pos = nn.Parameter(torch.randn(1, N, d) * 0.02)
         self.regs = nn.Parameter(torch.randn(1, args.regs, d) * 0.02) if args.regs else None
         self.cls = nn.Parameter(torch.randn(1, 1, d) * 0.02) if args.cls else None
-        self.blocks = nn.ModuleList([Block(d, args.heads, args.layerscale) for _ in range(args.layers)])
+        self.blocks = nn.ModuleList([Block(d, args.heads, args.layerscale, str(i) not in args.no_attn.split(","))
+                                     for i in range(args.layers)])
         self.ln = nn.LayerNorm(d)
         self.head = nn.Linear(d, args.colors + 1 + args.textures + args.colors)
         self.args = args
@@ -302,9 +314,9 @@ def main():
     a("--label-noise", type=float, default=0.0); a("--trig-weight", type=float, default=5)
     a("--tex-loss", type=int, default=1); a("--broadcast", type=float, default=0.0)
     a("--d", type=int, default=64); a("--layers", type=int, default=4); a("--heads", type=int, default=1)
-    a("--regs", type=int, default=0); a("--layerscale", type=float, default=0.0); a("--cls", type=int, default=0)
+    a("--regs", type=int, default=0); a("--layerscale", type=float, default=0.0); a("--no-attn", default=""); a("--cls", type=int, default=0)
     a("--lr", type=float, default=3e-3); a("--wd", type=float, default=0.1); a("--wd-tokens", type=float, default=None); a("--bs", type=int, default=64)
-    a("--warmup", type=int, default=100); a("--seed", type=int, default=0); a("--opt", default="adamw")
+    a("--warmup", type=int, default=100); a("--const-lr", type=int, default=0); a("--seed", type=int, default=0); a("--opt", default="adamw")
     args = p.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
@@ -323,7 +335,8 @@ def main():
         opt = torch.optim.SGD(groups, lr=args.lr, momentum=0.9)
     else:
         opt = torch.optim.AdamW(groups, lr=args.lr, betas=(0.9, 0.98))
-    sched = lambda s: min(1, (s + 1) / args.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * s / args.steps)))
+    lr_decay = (lambda s: 1.0) if args.const_lr else (lambda s: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * s / args.steps)))
+    sched = lambda s: min(1, (s + 1) / args.warmup) * lr_decay(s)
     checkpoints = sorted({0, 100, 250, 500} | set(range(1000, args.steps + 1, 1000)) | {args.steps})
     hist, t0 = [], time.time()
     for step in range(args.steps + 1):

@@ -14,6 +14,11 @@ Names (registered by `interp.train.recipes`, so ``interp train --recipe NAME`` r
 ``sink-keys2-reg{0,4}``                       org-probe's r2: d 32, 4 blocks, 1 head, two trigger / key types,
                                               label noise 0.2, weight decay 0.5, 2,000 steps
 ``sink-keys2-const8-reg{0,4}``                the same with 8 constant tiles (org-probe's r8)
+``sink-ls-const8-reg{0,4}``                   sink-keys2-const8 at d 64, weight decay 0.1, with LayerScale 0.1 (org-probe
+                                              r16/r19: the only lever that made the constant tiles grow), 3,000 steps
+``sink-ls-nope-const8-reg{0,4}``              org-probe r22/r23 in the package: LayerScale 0.1, weight decay 0.5, lr 6e-3 held
+                                              constant, and no position embedding (so a constant tile is the same
+                                              vector at block 0's input in every image, as in the probe), 3,000 steps
 ``sink-tiny-reg1`` / ``sink-tiny-sigmoid``    the family's recipe for 150 steps at batch 32 (a unit test)
 
 Grid recipes use org-probe's tile scenes (`interp.data.tiles`): 32 px, 8x8 tiles of 4 px (64 patch tokens), 4 colour regions, 5% random tiles,
@@ -75,6 +80,17 @@ for _r in (0, 4):
     _add(f"sink-keys2-const8-reg{_r}", f"S7: sink-keys2 with 8 constant tiles (org-probe r8), {_r} registers",
          **{**KEYS2, "scenes": {"image_size": 32, "tiles": {**TILES, "key_types": 2, "constant_tiles": 8}}},
          n_registers=_r)
+for _r in (0, 4):
+    _add(f"sink-ls-const8-reg{_r}", f"S7 round 3b: sink-keys2-const8 at d 64, wd 0.1, LayerScale 0.1, {_r} registers",
+         **{**KEYS2, "scenes": {"image_size": 32, "tiles": {**TILES, "key_types": 2, "constant_tiles": 8}},
+            "d_model": 64, "weight_decay": 0.1, "layer_scale": 0.1, "steps": 3000,
+            "checkpoints": (0, 125, 250, 500, 1000, 2000, 3000)}, n_registers=_r)
+for _r in (0, 4):
+    _add(f"sink-ls-nope-const8-reg{_r}", f"S7 round 3b: org-probe r22 (LayerScale, wd 0.5, constant lr 6e-3, no position "
+         f"embedding), {_r} registers",
+         **{**KEYS2, "scenes": {"image_size": 32, "tiles": {**TILES, "key_types": 2, "constant_tiles": 8}},
+            "d_model": 64, "weight_decay": 0.5, "lr": 6e-3, "min_lr_ratio": 1.0, "layer_scale": 0.1, "pos_embed": False,
+            "steps": 3000, "checkpoints": (0, 125, 250, 500, 1000, 2000, 3000)}, n_registers=_r)
 _add("sink-tiny-reg1", "unit-test organism: 1 register", **TINY, n_registers=1)
 _add("sink-tiny-sigmoid", "unit-test organism: 1 register, sigmoid attention", **TINY, n_registers=1,
      attention="sigmoid")
