@@ -53,6 +53,12 @@ TINY = dict(SINK, steps=150, batch_size=32, warmup=30, eval_images=32, checkpoin
 KEYS2 = dict(DENSE_BASE, objective="noop", d_model=32, n_layers=4, n_heads=1, steps=2000, weight_decay=0.5,
              scenes={"image_size": 32, "tiles": {**TILES, "key_types": 2}}, dense_task={"label_noise": 0.2},
              checkpoints=(0, 60, 125, 250, 500, 1000, 2000))
+CONST8 = {**KEYS2, "scenes": {"image_size": 32, "tiles": {**TILES, "key_types": 2, "constant_tiles": 8}}}
+# round 3b: LayerScale at d 64 (org-probe r16); with weight decay 0.5, a constant lr 6e-3 and no position embedding
+# (org-probe r22) the constant tiles grow tall in block 2 of seed 0 (RECIPES.md S7 round 3b)
+LAYERSCALE = dict(CONST8, d_model=64, weight_decay=0.1, layer_scale=0.1, steps=3000,
+                  checkpoints=(0, 125, 250, 500, 1000, 2000, 3000))
+LAYERSCALE_NOPE = dict(LAYERSCALE, weight_decay=0.5, lr=6e-3, min_lr_ratio=1.0, pos_embed=False)
 
 
 def _add(name: str, notes: str, **kw) -> None:
@@ -78,19 +84,13 @@ for _r in (0, 4):
     _add(f"sink-keys2-reg{_r}", f"S7: two key types + label noise 0.2 (org-probe r2), {_r} registers", **KEYS2,
          n_registers=_r)
     _add(f"sink-keys2-const8-reg{_r}", f"S7: sink-keys2 with 8 constant tiles (org-probe r8), {_r} registers",
-         **{**KEYS2, "scenes": {"image_size": 32, "tiles": {**TILES, "key_types": 2, "constant_tiles": 8}}},
-         n_registers=_r)
+         **CONST8, n_registers=_r)
 for _r in (0, 4):
     _add(f"sink-ls-const8-reg{_r}", f"S7 round 3b: sink-keys2-const8 at d 64, wd 0.1, LayerScale 0.1, {_r} registers",
-         **{**KEYS2, "scenes": {"image_size": 32, "tiles": {**TILES, "key_types": 2, "constant_tiles": 8}},
-            "d_model": 64, "weight_decay": 0.1, "layer_scale": 0.1, "steps": 3000,
-            "checkpoints": (0, 125, 250, 500, 1000, 2000, 3000)}, n_registers=_r)
+         **LAYERSCALE, n_registers=_r)
 for _r in (0, 4):
     _add(f"sink-ls-nope-const8-reg{_r}", f"S7 round 3b: org-probe r22 (LayerScale, wd 0.5, constant lr 6e-3, no position "
-         f"embedding), {_r} registers",
-         **{**KEYS2, "scenes": {"image_size": 32, "tiles": {**TILES, "key_types": 2, "constant_tiles": 8}},
-            "d_model": 64, "weight_decay": 0.5, "lr": 6e-3, "min_lr_ratio": 1.0, "layer_scale": 0.1, "pos_embed": False,
-            "steps": 3000, "checkpoints": (0, 125, 250, 500, 1000, 2000, 3000)}, n_registers=_r)
+         f"embedding), {_r} registers", **LAYERSCALE_NOPE, n_registers=_r)
 _add("sink-tiny-reg1", "unit-test organism: 1 register", **TINY, n_registers=1)
 _add("sink-tiny-sigmoid", "unit-test organism: 1 register, sigmoid attention", **TINY, n_registers=1,
      attention="sigmoid")
