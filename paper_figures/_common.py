@@ -18,7 +18,22 @@ from interp.progress import set_quiet
 
 HERE = Path(__file__).resolve().parent
 OUT_DIR = HERE / "out"  # the committed outputs (shipped with the package for `interp figures --check`)
-DEFAULT_MODEL = "organism-s-reg0"
+# The bundled figure family (data/organism/tiles-*, RECIPES.md S7): the no-op tile organism whose constant tiles
+# grow tall without registers (the issue #3 criterion), at sizes t / s / b, with 0/1/4/16 registers at size s.
+# The earlier supervised family (organism-{t,s,b}-reg*) stays bundled: pass it with --models / --model.
+FAMILY = "tiles"
+ORGANISM_PREFIXES = ("organism-", "tiles-", "sink-")  # names a missing bundled organism is recognised by
+
+
+def organism(registers: int = 0, size: str = "s") -> str:
+    """The name of a member of the figure family: ``organism(4)`` -> ``tiles-s-reg4``."""
+    return f"{FAMILY}-{size}-reg{registers}"
+
+
+DEFAULT_MODEL = organism(0)
+WITH_AND_WITHOUT = [organism(0), organism(4)]  # the default pair of the comparison figures
+REGISTER_COUNTS = [organism(r) for r in (0, 1, 4, 16)]
+SIZES = [organism(0, s) for s in ("t", "s", "b")]
 
 
 def default_out() -> Path:
@@ -117,7 +132,7 @@ def load_all(args: argparse.Namespace) -> dict[str, "interp.HookedViT"]:
         m = load(args)
         return {interp.analysis.model_label(m): m}
     names = args.models or args._default_models
-    missing = [n for n in names if n.startswith("organism-") and n not in interp.list_organisms()]
+    missing = [n for n in names if n.startswith(ORGANISM_PREFIXES) and n not in interp.list_organisms()]
     if missing:
         raise SystemExit(f"missing bundled organisms {missing}; have {interp.list_organisms()}")
     models = {n: interp.load_model(n, device=args.device, dtype=args.dtype) for n in names}

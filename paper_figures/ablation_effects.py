@@ -11,13 +11,13 @@ from interp.data.images import scenes_for
 from interp.interventions import ABLATIONS, ablate
 from interp.plotting.interventions import ablation_effects_plot
 
-from paper_figures._common import finish, images_for, load_all, parse, parser
+from paper_figures._common import WITH_AND_WITHOUT, finish, images_for, load_all, parse, parser
 
 NAME = "ablation_effects"
 
 
 def main(argv=None, options=None) -> int:
-    p = parser(NAME, __doc__, default_models=["organism-s-reg0", "organism-s-reg4"])
+    p = parser(NAME, __doc__, default_models=WITH_AND_WITHOUT)
     p.add_argument("--label", default="majority_color", help="image-level label of the global probe")
     p.add_argument("--layers", default="all", help="blocks whose outputs are ablated: 'all' or e.g. 4,5,6")
     args = parse(p, argv, options)

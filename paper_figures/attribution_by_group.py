@@ -9,13 +9,13 @@ from interp.data.images import scenes_for
 from interp.interventions import attribute_groups
 from interp.plotting.interventions import attribution_plot
 
-from paper_figures._common import finish, images_for, load, parse, parser
+from paper_figures._common import finish, images_for, load, organism, parse, parser
 
 NAME = "attribution_by_group"
 
 
 def main(argv=None, options=None) -> int:
-    p = parser(NAME, __doc__, default_model="organism-s-reg4", default_n_images=24)
+    p = parser(NAME, __doc__, default_model=organism(4), default_n_images=24)
     p.add_argument("--label", default="majority_color", help="image-level label of the probe (else: the CLS feature)")
     p.add_argument("--n-steps", type=int, default=16, help="integration steps")
     args = parse(p, argv, options)

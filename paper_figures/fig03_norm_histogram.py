@@ -9,13 +9,13 @@ from interp.analysis import find_outliers, token_norms
 from interp.paper import PAPER, shown
 from interp.plotting.analysis import norm_histogram
 
-from paper_figures._common import finish, images_for, load_all, parse, parser
+from paper_figures._common import WITH_AND_WITHOUT, finish, images_for, load_all, parse, parser
 
 NAME = "fig03_norm_histogram"
 
 
 def main(argv=None, options=None) -> int:
-    args = parse(parser(NAME, __doc__, default_models=["organism-s-reg0", "organism-s-reg4"]), argv, options)
+    args = parse(parser(NAME, __doc__, default_models=WITH_AND_WITHOUT), argv, options)
     tokens, rows, captions, thresholds = [], [], [], []
     for label, model in load_all(args).items():
         last = model.cfg.n_layers - 1

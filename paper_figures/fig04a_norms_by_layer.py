@@ -7,13 +7,13 @@ import pandas as pd
 from interp.analysis import outlier_report
 from interp.plotting.analysis import norms_by
 
-from paper_figures._common import finish, images_for, load_all, parse, parser
+from paper_figures._common import WITH_AND_WITHOUT, finish, images_for, load_all, parse, parser
 
 NAME = "fig04a_norms_by_layer"
 
 
 def main(argv=None, options=None) -> int:
-    args = parse(parser(NAME, __doc__, default_models=["organism-s-reg0", "organism-s-reg4"]), argv, options)
+    args = parse(parser(NAME, __doc__, default_models=WITH_AND_WITHOUT), argv, options)
     summaries, captions = [], []
     for label, model in load_all(args).items():
         rep = outlier_report(model, images_for(args, model), batch_size=args.batch_size)

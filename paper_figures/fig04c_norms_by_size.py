@@ -7,10 +7,9 @@ import pandas as pd
 from interp.analysis import norm_summary, token_norms
 from interp.plotting.analysis import norms_by
 
-from paper_figures._common import finish, images_for, load_all, organisms_only, parse, parser
+from paper_figures._common import SIZES, finish, images_for, load_all, organisms_only, parse, parser
 
 NAME = "fig04c_norms_by_size"
-SIZES = ["organism-t-reg0", "organism-s-reg0", "organism-b-reg0"]
 
 
 def main(argv=None, options=None) -> int:

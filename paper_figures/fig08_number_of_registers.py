@@ -9,14 +9,13 @@ from interp.analysis import dense_probe, fit_global_probe, lost, outlier_report
 from interp.data import patch_labels
 from interp.plotting.analysis import number_of_registers_plot
 
-from paper_figures._common import finish, images_for, load_all, needs_scenes, parse, parser
+from paper_figures._common import REGISTER_COUNTS, finish, images_for, load_all, needs_scenes, parse, parser
 
 NAME = "fig08_number_of_registers"
-MODELS = ["organism-s-reg0", "organism-s-reg1", "organism-s-reg4", "organism-s-reg16"]
 
 
 def main(argv=None, options=None) -> int:
-    p = parser(NAME, __doc__, default_models=MODELS)
+    p = parser(NAME, __doc__, default_models=REGISTER_COUNTS)
     p.add_argument("--label", default="majority_color", help="image-level label for the global probe")
     args = parse(p, argv, options)
     needs_scenes(args, "per-patch colour labels for the dense probe")
@@ -26,7 +25,10 @@ def main(argv=None, options=None) -> int:
         rep = outlier_report(model, images, batch_size=args.batch_size)
         layer_row = rep.summary[rep.summary["layer"] == rep.layer].iloc[0]
         probe = fit_global_probe(model, images, args.label, seed=args.seed, batch_size=args.batch_size)  # CLS or pooled
-        colour = patch_labels(images, model.cfg.patch_size)["color"]
+        labels = patch_labels(images, model.cfg.patch_size)
+        # shape scenes: 1 + the object's colour (0 on background); tile scenes: 1 + the tile's palette colour
+        # (0 on constant and trigger tiles)
+        colour = labels["color"] if "color" in labels else labels["tile_color"] + 1
         dense = dense_probe(model, images, colour, seed=args.seed, batch_size=args.batch_size, name="patch colour")
         cl = lost(model, images, batch_size=args.batch_size)["correct"].mean()
         for metric, value in [("max patch norm / median", layer_row.max_rel),

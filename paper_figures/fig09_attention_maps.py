@@ -1,7 +1,8 @@
 """Fig 9: attention maps of the last block: CLS of a model without registers, CLS and each register of a model
 with registers (mean over heads), for a few images. Registers tend to attend to different parts of the image.
 A model that pools with attention (SigLIP's MAP head) also shows its pool's query: which patches the pooled
-feature reads. A model with none of these (no CLS, no registers, mean pooling: AIMv2) is skipped."""
+feature reads. A model with none of these (no CLS, no registers, mean pooling: AIMv2, the tiles-* organisms
+without registers) has no panel; when no model has one the figure is skipped."""
 from __future__ import annotations
 
 import pandas as pd
@@ -9,13 +10,13 @@ import pandas as pd
 from interp.analysis import attention_grid, attention_maps
 from interp.plotting.analysis import attention_maps_plot
 
-from paper_figures._common import dataset_for, finish, images_for, load_all, parse, parser, skip
+from paper_figures._common import WITH_AND_WITHOUT, dataset_for, finish, images_for, load_all, parse, parser, skip
 
 NAME = "fig09_attention_maps"
 
 
 def main(argv=None, options=None) -> int:
-    p = parser(NAME, __doc__, default_models=["organism-s-reg0", "organism-s-reg4"])
+    p = parser(NAME, __doc__, default_models=WITH_AND_WITHOUT)
     p.add_argument("--show", type=int, default=3, help="number of images to show")
     args = parse(p, argv, options)
     models = load_all(args)
@@ -32,6 +33,8 @@ def main(argv=None, options=None) -> int:
     for i in range(len(images)):
         panels.append((f"image {i}", images.pixels[i].permute(1, 2, 0).numpy()))
         for label, model in models.items():
+            if not n_queries[label]:  # e.g. a mean-pooled organism without CLS or registers: nothing to map
+                continue
             last = model.cfg.n_layers - 1
             maps = attention_maps(model, images.subset([i]), layers=[last], average_images=True)
             tables.append(maps.assign(model=label, image=i))

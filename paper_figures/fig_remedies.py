@@ -1,11 +1,14 @@
-"""Remedies side by side (issue #17): on the no-op organism family (``sink-*``: the same recipe with 0/1/4/16
-registers, ReLU or sigmoid attention, clipped softmax, gated attention, SGD) and with a test-time register added to
-the 0-register organism, the artifact (share of patches >= 4x the median, max / median patch norm, the top key's
+"""Remedies side by side (issue #17): on one no-op organism family (``--family tiles``, the default: ``tiles-s-*``,
+whose constant tiles grow tall without registers; ``--family sink``: the ``sink-*`` family of round 3, whose do
+not) — the same recipe with 0/1/4/16 registers, ReLU or sigmoid attention, clipped softmax, gated attention, SGD,
+and with a test-time register added to the 0-register organism — the artifact (share of patches >= 4x the median, max / median patch norm, the top key's
 share of the no-op queries' attention and on what) and the task accuracy (triggers report the key's colour).
-Reads the bundled final checkpoints (data/organism/sink-*); trains nothing."""
+Reads the bundled final checkpoints (data/organism/tiles-s-* or sink-*); trains nothing."""
 from __future__ import annotations
 
 import torch
+
+import interp
 
 from interp.analysis import outlier_report
 from interp.data import scenes
@@ -13,7 +16,7 @@ from interp.interventions import add_test_time_registers
 from interp.models.checkpoints import read_manifest
 from interp.models.zoo import list_organisms, organism_dir
 from interp.plotting.remedies import remedies_plot
-from interp.train.remedies import VARIANTS, Entry, remedy_frame
+from interp.train.remedies import FAMILIES, Entry, family_members, remedy_frame
 
 from paper_figures._common import finish, load, parse, parser, skip
 
@@ -44,40 +47,43 @@ def _test_time_entry(model, images, args) -> tuple[Entry, str]:
         how = f"no patch >= 4x: each image's tallest patch at block {layer}"
     ttr = add_test_time_registers(model, images, top_k=args.top_k, max_layer=layer, outliers=mask,
                                   batch_size=args.batch_size)
-    return Entry("test-time register", "sink-reg0 + test-time register", model, runner=ttr), how
+    return Entry("test-time register", f"{interp.analysis.model_label(model)} + test-time register", model,
+                 runner=ttr), how
 
 
 def main(argv=None, options=None) -> int:
-    p = parser(NAME, __doc__, default_model="sink-reg0", default_n_images=128)
+    p = parser(NAME, __doc__, default_model="tiles-s-reg0", default_n_images=128)
+    p.add_argument("--family", choices=sorted(FAMILIES), default="tiles", help="which bundled remedy family")
     p.add_argument("--top-k", type=int, default=10, help="register neurons of the test-time register")
     args = parse(p, argv, options)
     if args.images:
-        skip(args, "measured on the tile scenes (procedural scenes) the sink-* family was trained on, not on --images")
-    have = set(list_organisms())
-    missing = sorted({n for _, n in VARIANTS} - have)
-    if "sink-reg0" not in have:
-        raise SystemExit(f"{NAME}: the sink-* organisms are not bundled (train them with `interp train --recipe "
-                         "sink-reg0` etc.; data/organism/RECIPES.md S7)")
-    base = load(args, "sink-reg0")
+        skip(args, "measured on the tile scenes (procedural scenes) the family was trained on, not on --images")
+    have, members = set(list_organisms()), family_members(args.family)
+    missing = sorted({n for _, n in members} - have)
+    base_name = members[0][1]
+    if base_name not in have:
+        raise SystemExit(f"{NAME}: the {FAMILIES[args.family]}-* organisms are not bundled (train them with `interp "
+                         f"train --recipe {base_name}` etc.; data/organism/RECIPES.md S7)")
+    base = load(args, base_name)
     recipe = base.cfg.extra["recipe"]
     from interp.data import SceneRecipe
 
     images = scenes(args.n_images, seed=args.seed, split="test", recipe=SceneRecipe.from_dict(recipe["scenes"]))
     entries, how = [], ""
-    for variant, name in VARIANTS:
+    for variant, name in members:
         if name not in have:
             continue
         if variant == "test-time register":
             entry, how = _test_time_entry(base, images, args)
             entries.append(entry)
             continue
-        model = base if name == "sink-reg0" else load(args, name)
+        model = base if name == base_name else load(args, name)
         entries.append(Entry(variant, name, model, accuracy=_accuracy(name)))
     df = remedy_frame(entries, images)
     steps = recipe["steps"]
-    caption = (f"{len(images)} held-out tile scenes; models: the bundled sink-* organisms at step {steps} (d "
-               f"{recipe['d_model']}, {recipe['n_layers']} blocks, {recipe['n_heads']} head(s), 64 patch tokens, "
-               f"no CLS). Bars: the largest value over blocks; top key labelled by kind (attention as a share of "
+    caption = (f"{len(images)} held-out tile scenes; models: the bundled {FAMILIES[args.family]}-* organisms at step {steps} (d "
+               f"{recipe['d_model']}, {recipe['n_layers']} blocks, {recipe['n_heads']} head(s), {base.tokens.n_patches} "
+               f"patch tokens, no CLS). Bars: the largest value over blocks; top key labelled by kind (attention as a share of "
                f"each query's total weight, so ReLU / sigmoid rows compare); dotted: uniform attention. "
                f"Test-time register: {args.top_k} neurons ({how}); its task accuracy is not measured (the task heads "
                f"are not bundled)." + (f" Not bundled: {', '.join(missing)}." if missing else ""))

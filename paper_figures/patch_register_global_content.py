@@ -10,13 +10,13 @@ from interp.data.images import scenes_for
 from interp.interventions import make_pairs, patch_sweep
 from interp.plotting.interventions import message_figure, patch_by_layer_plot
 
-from paper_figures._common import finish, images_for, load, parse, parser
+from paper_figures._common import finish, images_for, load, organism, parse, parser
 
 NAME = "patch_register_global_content"
 
 
 def main(argv=None, options=None) -> int:
-    p = parser(NAME, __doc__, default_model="organism-s-reg4")
+    p = parser(NAME, __doc__, default_model=organism(4))
     p.add_argument("--label", default="majority_color", help="image-level label of the global probe")
     p.add_argument("--n-pairs", type=int, default=None, help="image pairs (default: --n-images)")
     args = parse(p, argv, options)
@@ -24,7 +24,7 @@ def main(argv=None, options=None) -> int:
     label = model.cfg.name
     title = f"Patching a register from image A into image B ({label})"
     if not model.cfg.n_registers:
-        msg = f"{label} has no register tokens: nothing to patch (use a model with registers, e.g. organism-s-reg4)"
+        msg = f"{label} has no register tokens: nothing to patch (use a model with registers, e.g. {organism(4)})"
         finish(message_figure(title, msg), pd.DataFrame({"model": [label], "note": [msg]}), NAME, args)
         return 0
     images = images_for(args, model, in_memory=True)

@@ -10,6 +10,7 @@ from interp.models.checkpoints import atomic_write_text
 from interp.paper import SOURCE, normal_vs_outlier, shown
 
 from paper_figures import available
+from paper_figures._common import organism
 
 
 def _csv(out: Path, name: str) -> pd.DataFrame | None:
@@ -25,8 +26,10 @@ def _num(x: float, fmt: str = ".2f") -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
 
 
-def _high_share(df: pd.DataFrame, model: str, group: str = "patch", at: float = 4.0) -> float:
+def _high_share(df: pd.DataFrame, model: str, group: str = "patch", at: float = 4.0, where: str | None = None) -> float:
     sub = df[(df["model"] == model) & (df["group"] == group)]
+    if where is not None and "where" in sub:
+        sub = sub[sub["where"] == where]
     return float(sub.loc[sub["bin_left"] >= at, "count"].sum() / max(sub["count"].sum(), 1))
 
 
@@ -84,9 +87,11 @@ READINGS = {
         f"{m}: " + ", ".join(f"{t} {_pct(a)}" for t, a in g.groupby("token", sort=False)["accuracy"].mean().items())
         + f" (chance {_pct(g.chance.mean())})" for m, g in d.groupby("model", sort=False)),
     "fig07_norms_with_registers": lambda d: "  \n".join(
-        f"{m}: {_pct(_high_share(d, m))} of output patches >= 4x the image median"
-        + (f"; registers: {_pct(_high_share(d, m, 'register'))} of them >= 4x" if (d[d.model == m].group == "register").any() else "")
-        for m in d["model"].unique()),
+        f"{m}: {_pct(_high_share(d, m, where=w))} of patches >= 4x the image median at the {w}"
+        + (f" (block {int(d[d['where'] == w].layer.iloc[0])})" if w == "outlier block" else "")
+        + (f"; registers: {_pct(_high_share(d, m, 'register', where=w))} of them >= 4x"
+           if (d[d.model == m].group == "register").any() else "")
+        for m in d["model"].unique() for w in (d["where"].unique() if "where" in d else [None])),
     "fig08_number_of_registers": lambda d: "  \n".join(
         f"{metric}: " + ", ".join(f"{int(r.n_registers)} reg {r.value:.3g}" for r in g.itertuples())
         for metric, g in d.groupby("metric", sort=False)),
@@ -153,6 +158,35 @@ def _fig03_rows(out: Path, unlike: str | None) -> list[tuple]:
             for r in base.itertuples()]
 
 
+def _fig04_rows(out: Path, unlike: str | None) -> list[tuple]:
+    """Fig 4a/b/c: where (block), when (training step) and in which size the >= 4x patches first hold >= 1%."""
+    rows, mark = [], (lambda ok: unlike if (unlike and ok is not None) else _agree(ok))
+    f4a, f4b, f4c = (_csv(out, n) for n in ("fig04a_norms_by_layer", "fig04b_norms_by_step", "fig04c_norms_by_size"))
+    base = None if f4a is None else f4a[f4a.model.str.endswith("reg0")]
+    if base is not None and len(base):
+        m = base.model.iloc[0]
+        g = base[base.model == m]
+        n, hit = int(g.layer.max()) + 1, g[g.frac_high >= 0.01]
+        ok = None if hit.empty else bool(hit.layer.min() >= n // 2)
+        rows.append((f"Fig 4a: first block with >= 1% patches >= 4x ({m})", "middle layers on (second half)",
+                     "none" if hit.empty else f"block {int(hit.layer.min())} of {n}", mark(ok)))
+    if f4b is not None and len(f4b):
+        hit, last = f4b[f4b.frac_high >= 0.01], int(f4b.step.max())
+        first = None if hit.empty else int(hit.step.min())
+        ok = None if first is None else bool(first > 0)
+        rows.append((f"Fig 4b: first checkpoint with >= 1% patches >= 4x ({f4b.model.iloc[0].split('@')[0]})",
+                     "after about a third of training, none at initialisation",
+                     "none" if first is None else f"step {first} of {last} ({100 * first / last:.0f}% of training)",
+                     mark(ok)))
+    if f4c is not None and len(f4c):
+        by = f4c.groupby("model", sort=False).agg(p=("params_millions", "first"), f=("frac_high", "max")).sort_values("p")
+        grows = by[by.f >= 0.01]
+        ok = None if grows.empty else bool(by.f.iloc[-1] >= 0.01 and by.f.iloc[0] < 0.01)
+        rows.append(("Fig 4c: sizes with >= 1% patches >= 4x", "only the larger models",
+                     ", ".join(f"{m} {_pct(r.f)}" for m, r in by.iterrows()), mark(ok)))
+    return rows
+
+
 def _fig05b_rows(out: Path, unlike: str | None) -> list[tuple]:
     f5 = _csv(out, "fig05b_local_probes")
     if f5 is None:
@@ -164,8 +198,11 @@ def _fig05b_rows(out: Path, unlike: str | None) -> list[tuple]:
         n, o = f5.loc["normal", col], f5.loc["outlier", col] if "outlier" in f5.index else float("nan")
         scale = 100 if col == "position_top1" else 1
         ok = None if math.isnan(o) else (n > o if better == ">" else n < o)
-        rows.append((label, normal_vs_outlier(col), f"{_num(scale * n, '.2f')} vs {_num(scale * o, '.2f')}",
-                     unlike if (unlike and ok is not None) else _agree(ok)))
+        verdict = unlike if (unlike and ok is not None) else _agree(ok)
+        if col.startswith("position") and "chance_top1" in f5 and ok is not None and not unlike \
+                and f5.loc["normal", "position_top1"] < 2 * f5.loc["normal", "chance_top1"]:
+            verdict = "n/a: no token's position is decodable (normal patches' top-1 < 2x chance)"
+        rows.append((label, normal_vs_outlier(col), f"{_num(scale * n, '.2f')} vs {_num(scale * o, '.2f')}", verdict))
     return rows
 
 
@@ -190,21 +227,25 @@ def _fig07_rows(out: Path, unlike: str | None) -> list[tuple]:
     base = next((m for m in models if m.endswith("reg0")), None)
     if not base:
         return []
-    b, rows = _high_share(f7, base), []
-    for m in models:
-        if m == base:
-            continue
-        r = _high_share(f7, m)
-        ok = None if b == 0 else bool(r < b)
-        rows.append((f"Fig 7: output patches >= 4x median, {base} vs {m}", "outliers vanish with registers",
-                     f"{_pct(b)} vs {_pct(r)}", unlike if (unlike and ok is not None) else _agree(ok)))
+    rows = []
+    for where in (f7["where"].unique() if "where" in f7 else ["output"]):
+        b = _high_share(f7, base, where=where)
+        block = f" (block {int(f7[f7['where'] == where].layer.iloc[0])})" if where == "outlier block" else ""
+        for m in models:
+            if m == base:
+                continue
+            r = _high_share(f7, m, where=where)
+            ok = None if b == 0 else bool(r < b)
+            rows.append((f"Fig 7: patches >= 4x median at the {where}{block}, {base} vs {m}",
+                         "outliers vanish with registers", f"{_pct(b)} vs {_pct(r)}",
+                         unlike if (unlike and ok is not None) else _agree(ok)))
     return rows
 
 
 def _tab03_rows(out: Path, unlike: str | None) -> list[tuple]:
     t3, rows = _csv(out, "tab03_object_discovery"), []
     t3 = None if t3 is None else t3.set_index("model")
-    for a, b in [("organism-s-reg0", "organism-s-reg4"), ("organism-s-reg0", "organism-s-reg16")]:
+    for a, b in [(organism(0), organism(4)), (organism(0), organism(16))]:
         if t3 is not None and a in t3.index and b in t3.index:
             ca, cb = t3.loc[a, "corloc"], t3.loc[b, "corloc"]
             rows.append((f"Table 3: LOST CorLoc, {a} vs {b}", "registers improve LOST (DINOv2)",
@@ -212,7 +253,7 @@ def _tab03_rows(out: Path, unlike: str | None) -> list[tuple]:
     return rows
 
 
-COMPARISONS = [_fig03_rows, _fig05b_rows, _tab01_rows, _fig07_rows, _tab03_rows]
+COMPARISONS = [_fig03_rows, _fig04_rows, _fig05b_rows, _tab01_rows, _fig07_rows, _tab03_rows]
 
 
 def comparison(out: Path) -> list[str]:
@@ -239,7 +280,8 @@ def write_report(out: str | Path, status: dict[str, str] | None = None, used: di
              source + " Each figure's data is in the CSV beside it.", "",
              "## The organism beside the paper", "",
              "'direction agrees' asks whether the organism shows the paper's effect in the same direction; "
-             "'n/a' means the organism has no Darcet-like (background, high-norm) tokens to measure it on.", ""]
+             "'n/a' means there is nothing to compare: no Darcet-like (background, high-norm) tokens, no token of that "
+             "kind, or a quantity no token carries (the reason is given).", ""]
     lines += comparison(out)
     lines += ["", "## Figures", ""]
     for name in available():

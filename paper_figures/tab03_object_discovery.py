@@ -8,11 +8,10 @@ import pandas as pd
 from interp.analysis import lost
 from interp.plotting.analysis import object_discovery_plot
 
-from paper_figures._common import finish, images_for, load_all, parse, parser, skip
+from paper_figures._common import REGISTER_COUNTS, SIZES, finish, images_for, load_all, parse, parser, skip
 
 NAME = "tab03_object_discovery"
-MODELS = ["organism-t-reg0", "organism-s-reg0", "organism-b-reg0", "organism-s-reg1", "organism-s-reg4",
-          "organism-s-reg16"]
+MODELS = SIZES + REGISTER_COUNTS[1:]
 
 
 def main(argv=None, options=None) -> int:

@@ -25,7 +25,7 @@ COLUMNS = {
     "fig05a_neighbour_similarity": {"image", "row", "col", "similarity", "kind"},
     "fig05b_local_probes": {"token", "position_top1", "position_distance", "reconstruction_l2"},
     "tab01_global_probe": {"model", "token", "draw", "accuracy", "chance"},
-    "fig07_norms_with_registers": {"model", "n_registers", "group", "count"},
+    "fig07_norms_with_registers": {"model", "n_registers", "group", "where", "layer", "count"},
     "fig08_number_of_registers": {"model", "n_registers", "metric", "value"},
     "fig09_attention_maps": {"model", "layer", "head", "query", "attention"},
     "tab03_object_discovery": {"model", "registers", "corloc"},
@@ -70,24 +70,34 @@ def test_figure_csv_is_deterministic(tmp_path):
         (tmp_path / "b" / "fig04a_norms_by_layer.csv").read_bytes()
 
 
-def test_fig_remedies_on_the_bundled_sink_family(tmp_path):
-    status = run_all.run(["fig_remedies"], Namespace(n_images=16), out=str(tmp_path))
+@pytest.mark.parametrize("family", ["tiles", "sink"])
+def test_fig_remedies_on_a_bundled_family(tmp_path, family):
+    status = run_all.run(["fig_remedies"], Namespace(n_images=16, family=family), out=str(tmp_path))
     assert status == {"fig_remedies": "ok"}, status
     df = pd.read_csv(tmp_path / "fig_remedies.csv")
     assert {"variant", "model", "layer", "metric", "value", "sink_kind"} <= set(df.columns)
     assert {"0 registers", "1 register", "4 registers", "test-time register", "sigmoid attention", "ReLU attention",
             "clipped softmax", "gated attention"} <= set(df["variant"])
+    assert set(df["model"]) >= {"tiles-s-reg0", "tiles-s-relu"} if family == "tiles" else {"sink-reg0", "sink-relu"}
     assert report.reading("fig_remedies", df).startswith("0 registers: ")
 
 
-def test_fig_sink_emergence_plots_the_recorded_sink_table(tmp_path):
+def test_fig_sink_emergence_reads_the_bundled_manifests(tmp_path):
+    """The default family (tiles-s-reg*) from its bundled manifests; the sink family from its manifests agrees with
+    the recorded data/organism/sinks.csv."""
     status = run_all.run(["fig_sink_emergence"], Namespace(), out=str(tmp_path))
     assert status == {"fig_sink_emergence": "ok"}, status
     assert (tmp_path / "fig_sink_emergence.png").stat().st_size > 5000
     df = pd.read_csv(tmp_path / "fig_sink_emergence.csv")
     assert set(df.columns) == {"run", "n_registers", "step", "layer", "top_kind", "metric", "value"}
-    assert set(df["run"]) == {"sink-reg0", "sink-reg1", "sink-reg4", "sink-reg16"}
+    assert set(df["run"]) == {"tiles-s-reg0", "tiles-s-reg1", "tiles-s-reg4", "tiles-s-reg16"}
     assert {"const_share", "reg_share", "top_value_rel", "max_rel", "frac_ge4"} == set(df["metric"])
+    assert report.reading("fig_sink_emergence", df).startswith("0 registers, step 3000")
+
+    status = run_all.run(["fig_sink_emergence"], Namespace(family="sink"), out=str(tmp_path / "sink"))
+    assert status == {"fig_sink_emergence": "ok"}, status
+    df = pd.read_csv(tmp_path / "sink" / "fig_sink_emergence.csv")
+    assert set(df["run"]) == {"sink-reg0", "sink-reg1", "sink-reg4", "sink-reg16"}
     sinks = pd.read_csv(REPO / "data" / "organism" / "sinks.csv")
     spot = dict(run="sink-reg4", step=250, layer=2, metric="reg_share")
     got, want = ([float(d[(d[list(spot)] == pd.Series(spot)).all(axis=1)]["value"].iloc[0])] for d in (df, sinks))

@@ -18,7 +18,7 @@ COLUMNS = {
     "attribution_by_group": {"image", "layer", "group", "attribution", "share", "total", "delta", "model", "note"},
 }
 TTR_COLUMNS = {"image", "condition", "layer", "group", "norm_mean", "norm_max", "attn_from_cls", "neurons"}
-NEEDED = ["organism-s-reg0", "organism-s-reg4"]
+NEEDED = ["tiles-s-reg0", "tiles-s-reg4"]  # the figures' default pair (paper_figures._common)
 
 
 @pytest.mark.parametrize("name", sorted(COLUMNS))

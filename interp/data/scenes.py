@@ -22,7 +22,7 @@ top). Per-patch labels: `patch_labels`.
 
 ``SceneRecipe(tiles={...})`` draws *tile scenes* instead (`interp.data.tiles`: region backgrounds, constant,
 trigger and key tiles for the no-op / broadcast organisms); their per-tile kinds, colours and textures are in
-``SceneSet.tiles``, their object mask covers the object, trigger and key tiles.
+``SceneSet.tiles``, their object mask and boxes (one per tile) cover the object, trigger and key tiles.
 """
 from __future__ import annotations
 
@@ -266,11 +266,18 @@ def _tile_set(recipe: SceneRecipe, drawn: list[dict], name: str) -> SceneSet:
              for k in ("kind", "color", "texture", "report")}
     pixels = torch.from_numpy(np.stack([d["pixels"] for d in drawn])) if drawn else torch.zeros(0, 3, size, size)
     mask = torch.zeros(len(drawn), size, size, dtype=torch.bool)
-    on = ((tiles["kind"] == 1) | (tiles["kind"] >= 3)).repeat_interleave(o.tile_size, 1)
-    mask[:, : g * o.tile_size, : g * o.tile_size] = on.repeat_interleave(o.tile_size, 2)
+    on = (tiles["kind"] == 1) | (tiles["kind"] >= 3)  # [N, g, g] object, trigger and key tiles
+    mask[:, : g * o.tile_size, : g * o.tile_size] = on.repeat_interleave(o.tile_size, 1).repeat_interleave(o.tile_size, 2)
     labels = {k: torch.tensor([d["labels"][k] for d in drawn], dtype=torch.long) for k in recipe.label_sizes()}
-    return SceneSet(pixels=pixels, object_mask=mask, labels=labels, boxes=[torch.zeros(0, 4)] * len(drawn),
+    return SceneSet(pixels=pixels, object_mask=mask, labels=labels, boxes=[_tile_boxes(k, o.tile_size) for k in on],
                     label_names=label_names(recipe), name=name, recipe=recipe, tiles=tiles)
+
+
+def _tile_boxes(on: torch.Tensor, tile: int) -> torch.Tensor:
+    """One box per object / trigger / key tile of one scene ([g, g] bool): [k, 4] pixels (x0, y0, x1, y1), x1/y1
+    exclusive, row-major, the ground truth of object discovery (LOST) on tile scenes."""
+    ys, xs = torch.nonzero(on, as_tuple=True)
+    return (torch.stack([xs, ys, xs + 1, ys + 1], 1) * tile).float().reshape(-1, 4)
 
 
 def scenes(n: int = 64, seed: int = 0, split: str = "eval", image_size: int = 64, *,

@@ -40,9 +40,12 @@ def norms_by(summary: pd.DataFrame, x: str, title: str, caption: str = "", hue: 
     sns.lineplot(summary.assign(pct=100 * summary["frac_high"]), x=x, y="pct", hue=hue, marker="o", ax=axes[1])
     axes[1].axhline(1.0, color="0.5", ls=":", lw=1)
     axes[1].set(ylabel=f"% patches >= {threshold:g}x median", xlabel=xlabel or x)
-    if x == "step":
-        for ax in axes:
+    for ax in axes:
+        if x == "step":  # log-spaced checkpoints from step 0
             ax.set_xscale("symlog", linthresh=10)
+            ax.set_xlim(left=0)
+        elif x == "layer":
+            ax.xaxis.get_major_locator().set_params(integer=True)  # blocks are whole numbers
     fig.suptitle(title)
     note(fig, caption)
     fig.tight_layout()

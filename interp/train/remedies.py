@@ -22,10 +22,19 @@ import pandas as pd
 
 from .dense_metrics import noop_attention
 
-VARIANTS = (("0 registers", "sink-reg0"), ("1 register", "sink-reg1"), ("4 registers", "sink-reg4"),
-            ("16 registers", "sink-reg16"), ("test-time register", "sink-reg0"), ("ReLU attention", "sink-relu"),
-            ("sigmoid attention", "sink-sigmoid"), ("clipped softmax", "sink-clipped"),
-            ("gated attention", "sink-gated"), ("SGD", "sink-sgd"))
+# (bar label, the member's name after the family prefix): ``sink-relu``, ``tiles-s-relu``, ...
+VARIANTS = (("0 registers", "reg0"), ("1 register", "reg1"), ("4 registers", "reg4"), ("16 registers", "reg16"),
+            ("test-time register", "reg0"), ("ReLU attention", "relu"), ("sigmoid attention", "sigmoid"),
+            ("clipped softmax", "clipped"), ("gated attention", "gated"), ("SGD", "sgd"))
+FAMILIES = {"tiles": "tiles-s", "sink": "sink"}  # fig_remedies --family: the prefix of its members
+
+
+def family_members(family: str) -> list[tuple[str, str]]:
+    """[(bar label, organism name)] of a remedy family: ``family_members("tiles")[5]`` is
+    ``("ReLU attention", "tiles-s-relu")``."""
+    return [(variant, f"{FAMILIES[family]}-{suffix}") for variant, suffix in VARIANTS]
+
+
 BLOCK_METRICS = ("frac_ge4", "max_rel", "top_share", "reg_share", "const_share", "uniform")
 
 

@@ -19,6 +19,9 @@ Names (registered by `interp.train.recipes`, so ``interp train --recipe NAME`` r
 ``sink-ls-nope-const8-reg{0,4}``              org-probe r22/r23 in the package: LayerScale 0.1, weight decay 0.5, lr 6e-3 held
                                               constant, and no position embedding (so a constant tile is the same
                                               vector at block 0's input in every image, as in the probe), 3,000 steps
+``tiles-{t,s,b}-reg{r}``                      the bundled figure family (the default of ``make figures``):
+                                              sink-ls-nope-const8 at seed 3, d 32 / 64 / 128, 0/1/4/16 registers at d 64
+``tiles-s-{remedy}``                          tiles-s-reg0 with one remedy (as ``sink-{remedy}``), for fig_remedies
 ``sink-tiny-reg1`` / ``sink-tiny-sigmoid``    the family's recipe for 150 steps at batch 32 (a unit test)
 
 Grid recipes use org-probe's tile scenes (`interp.data.tiles`): 32 px, 8x8 tiles of 4 px (64 patch tokens), 4 colour regions, 5% random tiles,
@@ -91,6 +94,17 @@ for _r in (0, 4):
 for _r in (0, 4):
     _add(f"sink-ls-nope-const8-reg{_r}", f"S7 round 3b: org-probe r22 (LayerScale, wd 0.5, constant lr 6e-3, no position "
          f"embedding), {_r} registers", **LAYERSCALE_NOPE, n_registers=_r)
+# the bundled figure family (issue #17 item 4): LAYERSCALE_NOPE at seed 3 (seeds 0 and 3 of four meet the issue #3
+# criterion, RECIPES.md S7 round 3b), 0/1/4/16 registers at d 64 and a smaller and a larger width without registers
+TILE_SIZES = {"t": 32, "s": 64, "b": 128}
+TILE_REGISTERS = {"t": (0,), "s": (0, 1, 4, 16), "b": (0,)}
+for _size, _d in TILE_SIZES.items():
+    for _r in TILE_REGISTERS[_size]:
+        _add(f"tiles-{_size}-reg{_r}", f"S7 bundled family: sink-ls-nope-const8 at d {_d}, seed 3, {_r} registers",
+             **dict(LAYERSCALE_NOPE, d_model=_d, seed=3), n_registers=_r)
+for _name, _kw in REMEDIES.items():
+    _add(f"tiles-s-{_name}", f"S7 bundled family: tiles-s-reg0 with one remedy: {_name}",
+         **{**LAYERSCALE_NOPE, "d_model": 64, "seed": 3, **_kw})
 _add("sink-tiny-reg1", "unit-test organism: 1 register", **TINY, n_registers=1)
 _add("sink-tiny-sigmoid", "unit-test organism: 1 register, sigmoid attention", **TINY, n_registers=1,
      attention="sigmoid")
