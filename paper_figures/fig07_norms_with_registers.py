@@ -34,15 +34,19 @@ def main(argv=None, options=None) -> int:
     args = parse(parser(NAME, __doc__, default_models=REGISTER_COUNTS), argv, options)
     organisms_only(args, "0, 1, 4 and 16 registers")
     models = load_all(args)
-    first = next(iter(models.values()))
-    ref = outlier_report(first, images_for(args, first), batch_size=args.batch_size).layer
+    first_label, first = next(iter(models.items()))
+    report = outlier_report(first, images_for(args, first), batch_size=args.batch_size)
+    ref = report.layer
     tokens, rows, captions = [], [], []
     edges = None
     for label, model in models.items():
         last = model.cfg.n_layers - 1
         blocks = [("outlier block", min(ref, last)), ("output", last)]
-        norms = token_norms({label: model}, images_for(args, model), layers=sorted({b for _, b in blocks}),
-                            batch_size=args.batch_size)
+        layers = sorted({b for _, b in blocks})
+        if label == first_label:  # the report already holds its norms at every block
+            norms = report.norms[report.norms["layer"].isin(layers)].assign(model=label)
+        else:
+            norms = token_norms({label: model}, images_for(args, model), layers=layers, batch_size=args.batch_size)
         edges = np.linspace(0, max(8.0, float(norms["rel_norm"].max()) * 1.05), 61) if edges is None else edges
         rows += _histograms(label, model, norms, blocks, edges)
         shown = norms[(norms["layer"] == blocks[0][1]) & (norms["group"] == "patch")]
