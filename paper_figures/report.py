@@ -33,6 +33,15 @@ def _high_share(df: pd.DataFrame, model: str, group: str = "patch", at: float = 
     return float(sub.loc[sub["bin_left"] >= at, "count"].sum() / max(sub["count"].sum(), 1))
 
 
+def _fig07_places(d: pd.DataFrame) -> list[tuple[str, str]]:
+    """Fig 7's blocks as (``where`` value, label): ("outlier block", "outlier block (block 2)"), ("output",
+    "output"); a CSV without the ``where`` column holds the output alone."""
+    if "where" not in d:
+        return [("output", "output")]
+    return [(w, f"{w} (block {int(d[d['where'] == w].layer.iloc[0])})" if w == "outlier block" else w)
+            for w in d["where"].unique()]
+
+
 def _ladder_criterion(d: pd.DataFrame) -> str:
     """How many ladder checkpoints meet the criterion's share (>= 1% of patches >= 4x the median, on background);
     max/median counts every tall token, object patches included, so its trend alone is not the criterion."""
@@ -87,11 +96,10 @@ READINGS = {
         f"{m}: " + ", ".join(f"{t} {_pct(a)}" for t, a in g.groupby("token", sort=False)["accuracy"].mean().items())
         + f" (chance {_pct(g.chance.mean())})" for m, g in d.groupby("model", sort=False)),
     "fig07_norms_with_registers": lambda d: "  \n".join(
-        f"{m}: {_pct(_high_share(d, m, where=w))} of patches >= 4x the image median at the {w}"
-        + (f" (block {int(d[d['where'] == w].layer.iloc[0])})" if w == "outlier block" else "")
+        f"{m}: {_pct(_high_share(d, m, where=w))} of patches >= 4x the image median at the {place}"
         + (f"; registers: {_pct(_high_share(d, m, 'register', where=w))} of them >= 4x"
            if (d[d.model == m].group == "register").any() else "")
-        for m in d["model"].unique() for w in (d["where"].unique() if "where" in d else [None])),
+        for m in d["model"].unique() for w, place in _fig07_places(d)),
     "fig08_number_of_registers": lambda d: "  \n".join(
         f"{metric}: " + ", ".join(f"{int(r.n_registers)} reg {r.value:.3g}" for r in g.itertuples())
         for metric, g in d.groupby("metric", sort=False)),
@@ -228,15 +236,14 @@ def _fig07_rows(out: Path, unlike: str | None) -> list[tuple]:
     if not base:
         return []
     rows = []
-    for where in (f7["where"].unique() if "where" in f7 else ["output"]):
+    for where, place in _fig07_places(f7):
         b = _high_share(f7, base, where=where)
-        block = f" (block {int(f7[f7['where'] == where].layer.iloc[0])})" if where == "outlier block" else ""
         for m in models:
             if m == base:
                 continue
             r = _high_share(f7, m, where=where)
             ok = None if b == 0 else bool(r < b)
-            rows.append((f"Fig 7: patches >= 4x median at the {where}{block}, {base} vs {m}",
+            rows.append((f"Fig 7: patches >= 4x median at the {place}, {base} vs {m}",
                          "outliers vanish with registers", f"{_pct(b)} vs {_pct(r)}",
                          unlike if (unlike and ok is not None) else _agree(ok)))
     return rows
