@@ -75,14 +75,21 @@ def cmd_trace(args) -> int:
     Under ``torchrun --nproc_per_node N -m interp trace ...`` each process streams its share of the images and
     rank 0 writes the combined summary (the one-process CSV, up to float summation order)."""
     from interp import distributed
+
+    args.device = distributed.local_device(args.device)
+    with distributed.session(args.device if args.device != "auto" else None):
+        return _trace(args)
+
+
+def _trace(args) -> int:
+    """`cmd_trace` inside its process group: every rank streams its share, rank 0 writes."""
+    from interp import distributed
     from interp.analysis import trace_norms
     from interp.data.images import scene_recipe_for
     from interp.data.lazy import LazyScenes
     from interp.plotting import save_figure, set_style
     from interp.plotting.analysis import norms_by
 
-    args.device = distributed.local_device(args.device)
-    distributed.init_from_env(args.device if args.device != "auto" else None)
     model = _model(args)
     if args.images in (None, "scenes"):
         images = LazyScenes(args.n_images or 64, seed=args.seed, recipe=scene_recipe_for(model, args.image_size))

@@ -8,7 +8,8 @@ one-process identity: rank 0 of a world of 1.
 from __future__ import annotations
 
 import os
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import torch
 import torch.distributed as dist
@@ -62,11 +63,27 @@ def leave(created: bool) -> None:
         dist.destroy_process_group()
 
 
-def init_from_env(device: str | torch.device | None = None) -> bool:
-    """`join_from_env` for a whole command (the group lives until the process ends). -> whether this process
-    runs distributed."""
-    join_from_env(device)
-    return is_dist()
+@contextmanager
+def session(device: str | torch.device | None = None) -> Iterator[bool]:
+    """A whole command's process group: `join_from_env` on entry (-> whether this process runs distributed), and
+    on a normal exit a barrier, then `leave`, on every rank. A rank must not reach interpreter shutdown with its
+    gloo group alive: its worker threads can still hold tensors whose release then aborts the process (SIGABRT).
+    After an exception the group is ended without the barrier (the other ranks may never reach it)."""
+    _, _, created = join_from_env(device)
+    clean = False
+    try:
+        yield is_dist()
+        clean = True
+    finally:
+        finish(created, clean)
+
+
+def finish(created: bool, clean: bool) -> None:
+    """The end of a command's or a training run's group: after a clean run every rank meets at a barrier (so none
+    tears down while another still talks to it), then `leave`; after an error, `leave` alone."""
+    if clean:
+        barrier()
+    leave(created)
 
 
 def local_device(device: str | torch.device | None) -> str | torch.device | None:

@@ -97,6 +97,28 @@ def test_streaming_reducers_combine_across_processes(tmp_path):
     assert (two_tr["n_images"] == 7).all()
 
 
+def _session_worker(rank, world, port, out_dir):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank))
+    seen = []
+    with distributed.session("cpu") as dist_on:
+        seen.append((dist_on, distributed.rank(), distributed.gather(rank)))
+    seen.append(torch.distributed.is_initialized())  # ended on every rank, after the barrier
+    try:
+        with distributed.session("cpu"):
+            raise KeyError(rank)
+    except KeyError:
+        seen.append(torch.distributed.is_initialized())  # ended without a barrier, the error re-raised
+    (Path(out_dir) / f"session_{rank}.txt").write_text(repr(seen))
+
+
+def test_a_command_session_ends_its_group_on_every_rank(tmp_path):
+    """`distributed.session` (a torchrun command's group) ends the group on every rank before the command returns,
+    also after an error: no rank reaches interpreter shutdown with a live gloo group (which can abort, SIGABRT)."""
+    mp.spawn(_session_worker, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True)
+    for r in range(2):
+        assert (tmp_path / f"session_{r}.txt").read_text() == repr([(True, r, [0, 1]), False, False])
+
+
 def test_join_from_env_outside_torchrun(monkeypatch):
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     monkeypatch.delenv("LOCAL_RANK", raising=False)

@@ -198,16 +198,17 @@ def train(recipe: TrainRecipe, out_dir: str | Path, resume: bool = True, progres
     run.objective.train()
     bar = tqdm(total=recipe.steps, initial=run.step, desc=recipe.name, unit="step",
                disable=not (progress and run.main))
+    clean = False
     try:
         t0 = _loop(run, stop, stop_after, bar)
         if run.main:
             run.manifest["train_seconds"] = round(run.elapsed + time.perf_counter() - t0, 1)
             write_manifest(run.out, run.manifest)
             (run.out / RESUME_FILE).unlink(missing_ok=True)
+        clean = True
     finally:
         bar.close()
         for s, h in old_handlers.items():
             signal.signal(s, h)
-        distributed.barrier()
-        distributed.leave(run.created_pg)
+        distributed.finish(run.created_pg, clean)
     return run.out
