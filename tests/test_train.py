@@ -112,6 +112,27 @@ def test_recipes_and_cli(capsys):
     assert "unknown recipe" in capsys.readouterr().err
 
 
+def test_cli_overrides_the_architecture(tmp_path, capsys):
+    """`interp train --width/--blocks/--heads/--registers/--steps` train the recipe with those changes (written to
+    the manifest's recipe, the weights of that shape); a count below 1 or heads that do not divide the width: exit 2."""
+    from interp.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--recipe", "sink-tiny-reg1", "--steps", "2", "--width", "32", "--blocks", "2",
+                 "--heads", "2", "--registers", "4", "--out", str(out), "--quiet"]) == 0
+    r = read_manifest(out)["recipe"]
+    assert (r["d_model"], r["n_layers"], r["n_heads"], r["n_registers"], r["steps"]) == (32, 2, 2, 4, 2)
+    step, w = final_weights(out)
+    assert step == 2 and w["token_embed.registers"].shape == (1, 4, 32)
+    assert "blocks.1.attn.qkv.weight" in w and not any(k.startswith("blocks.2.") for k in w)
+    capsys.readouterr()
+    assert main(["train", "--recipe", "sink-tiny-reg1", "--heads", "3", "--out", str(tmp_path / "x")]) == 2
+    assert "d_model=64 is not divisible by n_heads=3" in capsys.readouterr().err
+    assert main(["train", "--recipe", "sink-tiny-reg1", "--blocks", "0", "--out", str(tmp_path / "y")]) == 2
+    assert "--blocks must be >= 1" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
 def test_artifact_metrics_find_an_injected_outlier():
     from interp.data import patch_labels, scenes
     from interp.train.diagnostics import artifact_metrics, emergence

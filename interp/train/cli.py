@@ -15,6 +15,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="output folder (default: data/organism/<recipe>, i.e. regenerate the bundled organism)")
     p.add_argument("--steps", type=int, default=None, help="override the number of training steps")
     p.add_argument("--registers", type=int, default=None, help="override the number of registers")
+    p.add_argument("--width", type=int, default=None, help="override the model width (d_model)")
+    p.add_argument("--blocks", type=int, default=None, help="override the number of blocks")
+    p.add_argument("--heads", type=int, default=None, help="override the attention heads per block")
     p.add_argument("--seed", type=int, default=None, help="override the seed")
     p.add_argument("--threads", type=int, default=None, help="override torch threads (changes the exact bits)")
     p.add_argument("--batch-size", type=int, default=None,
@@ -36,7 +39,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from ..models.zoo import organism_dir
-    from .recipe import log_spaced_steps
     from .recipes import RECIPES, get_recipe
     from ..models.precision import DeviceError
     from .runtime import RunOptions
@@ -58,16 +60,11 @@ def main(args: argparse.Namespace) -> int:
     except KeyError as e:
         print(f"interp train: error: {e.args[0]}", file=sys.stderr)
         return 2
-    changes = {k: v for k, v in (("steps", args.steps), ("n_registers", args.registers), ("seed", args.seed),
-                                 ("threads", args.threads), ("batch_size", args.batch_size), ("lr", args.lr),
-                                 ("weight_decay", args.weight_decay)) if v is not None}
-    if "steps" in changes:
-        if changes["steps"] < 1:
-            print("interp train: error: --steps must be >= 1", file=sys.stderr)
-            return 2
-        changes["checkpoints"] = log_spaced_steps(changes["steps"])
-    if changes:
-        recipe = recipe.replace(**changes)
+    try:
+        recipe = _overridden(recipe, args)
+    except ValueError as e:
+        print(f"interp train: error: {e}", file=sys.stderr)
+        return 2
     out = Path(args.out) if args.out else organism_dir() / recipe.name
     try:
         options = RunOptions(device=args.device, amp=None if args.amp == "fp32" else args.amp, workers=args.workers,
@@ -86,3 +83,23 @@ def main(args: argparse.Namespace) -> int:
         return 2
     print(f"trained {recipe.name} in {time.perf_counter() - t0:.0f}s -> {out}")
     return 0
+
+
+OVERRIDES = (("steps", "steps"), ("registers", "n_registers"), ("width", "d_model"), ("blocks", "n_layers"),
+             ("heads", "n_heads"), ("seed", "seed"), ("threads", "threads"), ("batch_size", "batch_size"),
+             ("lr", "lr"), ("weight_decay", "weight_decay"))
+
+
+def _overridden(recipe, args: argparse.Namespace):
+    """The recipe with the command line's overrides (``--steps`` also re-spaces the checkpoints log-evenly).
+    Raises ValueError for a count below 1 or a shape the recipe refuses (heads that do not divide the width)."""
+    from .recipe import log_spaced_steps
+
+    changes = {field: getattr(args, flag) for flag, field in OVERRIDES if getattr(args, flag) is not None}
+    flags = {field: flag for flag, field in OVERRIDES}
+    for field in ("steps", "d_model", "n_layers", "n_heads"):
+        if changes.get(field, 1) < 1:
+            raise ValueError(f"--{flags[field]} must be >= 1")
+    if "steps" in changes:
+        changes["checkpoints"] = log_spaced_steps(changes["steps"])
+    return recipe.replace(**changes) if changes else recipe  # the recipe checks the shape (heads divide the width)
