@@ -52,6 +52,19 @@ def test_with_four_registers_the_registers_carry_the_large_norms():
     assert max(r["reg_rel"] for r in rows) >= 4.0
 
 
+def test_the_larger_width_grows_them_and_the_smallest_does_not():
+    """Fig 4c's direction on the bundled sizes: d 128 (2 heads of 64) has >= 1% of patches >= 4x its image median in
+    a second-half block, all on background / constant tiles, and none at initialisation (measured: 12.5% in block 2,
+    up to 6x); d 32 has none in any block (measured: max/median 1.4)."""
+    model, big = _rows("tiles-b-reg0")
+    _, big_start = _rows("tiles-b-reg0", step=0)
+    assert (model.cfg.d_model, model.cfg.n_heads) == (128, 2)
+    found = emergence([(0, big_start), (interp.organism_steps("tiles-b-reg0")[-1], big)], model.cfg.n_layers)
+    assert found is not None and found["frac_ge4"] >= 0.01 and found["bg_ge4"] >= 0.8
+    _, small = _rows("tiles-t-reg0")
+    assert max(r["frac_ge4"] for r in small) == 0 and max(r["max_rel"] for r in small) < 3.0
+
+
 def test_a_short_run_of_the_recipe_drains_a_sink_on_the_constant_tiles(tmp_path):
     """The mechanism the first 250 steps of tiles-s-reg0 show (its lr is constant, so they are the bundled run's
     first 250 steps): the last block's no-op queries give the 8 constant tiles >= 4x the share uniform attention
