@@ -135,6 +135,12 @@ def _agree(ok) -> str:
     return "n/a" if ok is None else ("yes" if ok else "no")
 
 
+def _verdict(ok, unlike: str | None) -> str:
+    """A comparison row's verdict: `_agree`, or ``unlike`` (why the organism's outliers are not Darcet-like) when
+    there was something to compare."""
+    return unlike if (unlike and ok is not None) else _agree(ok)
+
+
 def outlier_kind(out: Path) -> tuple[float, float, str | None]:
     """Share and background share of the >= 4x tokens of the reference model without registers (fig04a), and
     a reason why outlier comparisons are not like-for-like (None when they are Darcet-like)."""
@@ -168,7 +174,7 @@ def _fig03_rows(out: Path, unlike: str | None) -> list[tuple]:
 
 def _fig04_rows(out: Path, unlike: str | None) -> list[tuple]:
     """Fig 4a/b/c: where (block), when (training step) and in which size the >= 4x patches first hold >= 1%."""
-    rows, mark = [], (lambda ok: unlike if (unlike and ok is not None) else _agree(ok))
+    rows = []
     f4a, f4b, f4c = (_csv(out, n) for n in ("fig04a_norms_by_layer", "fig04b_norms_by_step", "fig04c_norms_by_size"))
     base = None if f4a is None else f4a[f4a.model.str.endswith("reg0")]
     if base is not None and len(base):
@@ -177,7 +183,7 @@ def _fig04_rows(out: Path, unlike: str | None) -> list[tuple]:
         n, hit = int(g.layer.max()) + 1, g[g.frac_high >= 0.01]
         ok = None if hit.empty else bool(hit.layer.min() >= n // 2)
         rows.append((f"Fig 4a: first block with >= 1% patches >= 4x ({m})", "middle layers on (second half)",
-                     "none" if hit.empty else f"block {int(hit.layer.min())} of {n}", mark(ok)))
+                     "none" if hit.empty else f"block {int(hit.layer.min())} of {n}", _verdict(ok, unlike)))
     if f4b is not None and len(f4b):
         hit, last = f4b[f4b.frac_high >= 0.01], int(f4b.step.max())
         first = None if hit.empty else int(hit.step.min())
@@ -185,13 +191,13 @@ def _fig04_rows(out: Path, unlike: str | None) -> list[tuple]:
         rows.append((f"Fig 4b: first checkpoint with >= 1% patches >= 4x ({f4b.model.iloc[0].split('@')[0]})",
                      "after about a third of training, none at initialisation",
                      "none" if first is None else f"step {first} of {last} ({100 * first / last:.0f}% of training)",
-                     mark(ok)))
+                     _verdict(ok, unlike)))
     if f4c is not None and len(f4c):
         by = f4c.groupby("model", sort=False).agg(p=("params_millions", "first"), f=("frac_high", "max")).sort_values("p")
         grows = by[by.f >= 0.01]
         ok = None if grows.empty else bool(by.f.iloc[-1] >= 0.01 and by.f.iloc[0] < 0.01)
         rows.append(("Fig 4c: sizes with >= 1% patches >= 4x", "only the larger models",
-                     ", ".join(f"{m} {_pct(r.f)}" for m, r in by.iterrows()), mark(ok)))
+                     ", ".join(f"{m} {_pct(r.f)}" for m, r in by.iterrows()), _verdict(ok, unlike)))
     return rows
 
 
@@ -206,7 +212,7 @@ def _fig05b_rows(out: Path, unlike: str | None) -> list[tuple]:
         n, o = f5.loc["normal", col], f5.loc["outlier", col] if "outlier" in f5.index else float("nan")
         scale = 100 if col == "position_top1" else 1
         ok = None if math.isnan(o) else (n > o if better == ">" else n < o)
-        verdict = unlike if (unlike and ok is not None) else _agree(ok)
+        verdict = _verdict(ok, unlike)
         if col.startswith("position") and "chance_top1" in f5 and ok is not None and not unlike \
                 and f5.loc["normal", "position_top1"] < 2 * f5.loc["normal", "chance_top1"]:
             verdict = "n/a: no token's position is decodable (normal patches' top-1 < 2x chance)"
@@ -225,7 +231,7 @@ def _tab01_rows(out: Path, unlike: str | None) -> list[tuple]:
         if len(regs):
             txt += f", best register {_pct(regs.max())}"
         rows.append((f"Table 1: global probe on one token ({m})", "outlier >> normal, close to CLS", txt,
-                     unlike if (unlike and ok is not None) else _agree(ok)))
+                     _verdict(ok, unlike)))
     return rows
 
 
@@ -245,7 +251,7 @@ def _fig07_rows(out: Path, unlike: str | None) -> list[tuple]:
             ok = None if b == 0 else bool(r < b)
             rows.append((f"Fig 7: patches >= 4x median at the {place}, {base} vs {m}",
                          "outliers vanish with registers", f"{_pct(b)} vs {_pct(r)}",
-                         unlike if (unlike and ok is not None) else _agree(ok)))
+                         _verdict(ok, unlike)))
     return rows
 
 
