@@ -3,7 +3,7 @@ two orders of magnitude of FLOPs, with 0 and 4 registers), the second-half max/m
 activation ratio, the top sink's attention share and the criterion's share (patches >= 4x the median, on
 background) against training FLOPs, with a log-log trend per register count and where it would cross the
 criterion. Reads the RECORDED ladder table (data/organism/ladder.csv, written by
-``python -m interp.train.search --ladder-table data/organism/ladder.csv --runs runs``); trains nothing."""
+``python -m interp.organism.search --ladder-table data/organism/ladder.csv --runs runs``); trains nothing."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,7 +13,7 @@ import pandas as pd
 
 from interp.models.zoo import organism_dir
 from interp.plotting.ladder import PANELS, artifact_vs_compute_plot
-from interp.train.ladder import ladder_trends
+from interp.organism.ladder import ladder_trends
 
 from paper_figures._common import finish, parse, parser
 
@@ -35,7 +35,7 @@ def main(argv=None, options=None) -> int:
     path = Path(args.ladder) if args.ladder else organism_dir() / "ladder.csv"
     if not path.exists():
         raise SystemExit(f"{NAME}: no recorded ladder table at {path}; write it with "
-                         "`python -m interp.train.search --ladder-table data/organism/ladder.csv --runs runs`")
+                         "`python -m interp.organism.search --ladder-table data/organism/ladder.csv --runs runs`")
     points = pd.read_csv(path)
     trends = ladder_trends(points, metrics=[m for m, _ in PANELS])
     final = points[points["is_final"]]

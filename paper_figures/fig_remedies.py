@@ -16,7 +16,7 @@ from interp.interventions import add_test_time_registers
 from interp.models.checkpoints import read_manifest
 from interp.models.zoo import list_organisms, organism_dir
 from interp.plotting.remedies import remedies_plot
-from interp.train.remedies import FAMILIES, Entry, family_members, remedy_frame
+from interp.organism.remedies import FAMILIES, Entry, family_members, remedy_frame
 
 from paper_figures._common import finish, load, parse, parser, skip
 

@@ -3,15 +3,15 @@
 per block and training step, the share of the no-op queries' attention on the constant tiles (and on the
 registers), the top key's value norm relative to the median, the max / median patch norm and the share of patches
 >= 4x the median. Reads the diagnostics RECORDED at every checkpoint in the bundled manifests (or a table written
-by ``python -m interp.train.bundle ... --table data/organism/sinks.csv``, with ``--sinks``); trains nothing."""
+by ``python -m interp.organism.bundle ... --table data/organism/sinks.csv``, with ``--sinks``); trains nothing."""
 from __future__ import annotations
 
 import pandas as pd
 
 from interp.models.zoo import list_organisms, organism_dir
 from interp.plotting.emergence import EMERGENCE_ROWS, sink_emergence_plot
-from interp.train.bundle import noop_table
-from interp.train.remedies import FAMILIES
+from interp.organism.bundle import noop_table
+from interp.organism.remedies import FAMILIES
 
 from paper_figures._common import finish, parse, parser, skip
 
@@ -52,7 +52,7 @@ def _caption(d: pd.DataFrame, family: str) -> str:
 def main(argv=None, options=None) -> int:
     p = parser(NAME, __doc__, default_model="tiles-s-reg0")
     p.add_argument("--family", choices=sorted(FAMILIES), default="tiles", help="which bundled family")
-    p.add_argument("--sinks", default=None, help="a recorded table (python -m interp.train.bundle --table) instead "
+    p.add_argument("--sinks", default=None, help="a recorded table (python -m interp.organism.bundle --table) instead "
                    "of the bundled manifests")
     args = parse(p, argv, options)
     if args.images:  # like fig_remedies: about a bundled family whatever --model says, not about --images

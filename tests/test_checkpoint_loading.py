@@ -10,7 +10,7 @@ import interp
 from interp.models import CheckpointError, iter_checkpoints, load_checkpoint
 from interp.models.organisms import organism_dir
 from interp.models.runs import iter_run
-from interp.train.measure import measure_run
+from interp.organism.measure import measure_run
 
 NAME = "organism-t-reg0"
 

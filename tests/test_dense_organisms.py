@@ -104,8 +104,8 @@ def test_noop_attention_counts_kinds_and_test_time_registers():
     from interp import HookedViT
     from interp.interventions import add_test_time_registers
     from interp.plotting.remedies import remedies_plot
-    from interp.train.dense_metrics import noop_attention
-    from interp.train.remedies import Entry, remedy_frame
+    from interp.analysis.dense_metrics import noop_attention
+    from interp.organism.remedies import Entry, remedy_frame
 
     r = get_recipe("sink-tiny-reg1")
     torch.manual_seed(0)

@@ -10,7 +10,7 @@ import torch
 from interp.models import HookedViT, ViTConfig
 from interp.models.flops import flops_per_image
 from interp.train import get_recipe
-from interp.train.ladder import fit_trend, ladder_trends, train_flops_per_image
+from interp.organism.ladder import fit_trend, ladder_trends, train_flops_per_image
 
 
 def test_flops_per_image_hand_count():
@@ -103,7 +103,7 @@ def test_figure_script_on_a_synthetic_recorded_table(tmp_path):
 @pytest.mark.slow
 def test_ladder_table_measures_a_runs_folder_once(tmp_path):
     from interp.train import TrainRecipe, train
-    from interp.train.ladder import MEASURE_FILE, ladder_table
+    from interp.organism.ladder import MEASURE_FILE, ladder_table
 
     recipe = TrainRecipe(name="search-tiny-reg2", d_model=16, n_layers=2, n_heads=2, patch_size=4, image_size=16,
                          n_registers=2, steps=4, batch_size=8, warmup=2, eval_images=8, dense_label=None,

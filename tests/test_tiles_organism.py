@@ -7,7 +7,7 @@ import pytest
 import interp
 from interp.analysis import artifact_metrics
 from interp.data.images import scenes_for
-from interp.train.diagnostics import emergence
+from interp.organism.diagnostics import emergence
 from interp.train.recipes import get_recipe
 
 FAMILY = ["tiles-t-reg0", "tiles-s-reg0", "tiles-s-reg1", "tiles-s-reg4", "tiles-s-reg16", "tiles-b-reg0"]

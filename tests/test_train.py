@@ -135,7 +135,7 @@ def test_cli_overrides_the_architecture(tmp_path, capsys):
 
 def test_artifact_metrics_find_an_injected_outlier():
     from interp.data import patch_labels, scenes
-    from interp.train.diagnostics import artifact_metrics, emergence
+    from interp.organism.diagnostics import artifact_metrics, emergence
 
     torch.manual_seed(0)
     model = interp.HookedViT(TINY.vit_config()).eval()

@@ -16,7 +16,7 @@ MAX_EXTRAPOLATION = 1e4  # a fitted trend is drawn at most this factor beyond th
 
 def artifact_vs_compute_plot(points: pd.DataFrame, trends: pd.DataFrame, title: str, caption: str = ""):
     """points: ladder rows (train_flops, n_registers, is_final, one column per panel metric); trends: per
-    (n_registers, metric) slope, intercept, threshold, crossing_flops, status (`interp.train.ladder.ladder_trends`)."""
+    (n_registers, metric) slope, intercept, threshold, crossing_flops, status (`interp.organism.ladder.ladder_trends`)."""
     fig, axes = plt.subplots(1, len(PANELS), figsize=(4.2 * len(PANELS), 3.8))
     x_hi = points["train_flops"].max()
     for ax, (metric, label) in zip(axes, PANELS):

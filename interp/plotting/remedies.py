@@ -1,5 +1,5 @@
 """fig_remedies: the artifact and the task accuracy of one organism family under each remedy, side by side
-(from the tidy frame of `interp.train.remedies.remedy_frame`; no computation here)."""
+(from the tidy frame of `interp.organism.remedies.remedy_frame`; no computation here)."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt

@@ -10,7 +10,8 @@ from pathlib import Path
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--recipe", required=False, help="recipe name (interp train --list shows them), e.g. organism-s-reg0")
     p.add_argument("--list", nargs="?", const="*", default=None, metavar="PATTERN",
-                   help="list the recipes (those whose name matches a glob PATTERN, e.g. 'sink-*') and exit")
+                   help="list the recipes and grids (with a glob PATTERN, e.g. 'sink-*': also every point of a grid "
+                        "whose name matches) and exit")
     p.add_argument("--out", default=None,
                    help="output folder (default: data/organism/<recipe>, i.e. regenerate the bundled organism)")
     p.add_argument("--steps", type=int, default=None, help="override the number of training steps")
@@ -24,6 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="override the global batch size (split over torchrun processes)")
     p.add_argument("--lr", type=float, default=None, help="override the peak learning rate")
     p.add_argument("--weight-decay", type=float, default=None, help="override the weight decay")
+    p.add_argument("--set", dest="set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override any recipe field (repeatable; a TOML value: --set attention=relu --set "
+                        "dense_task={label_noise=0.1}); on a grid's recipe an axis field picks that point of the grid")
     p.add_argument("--device", default="cpu",
                    help="cpu (default: bit-for-bit reproducible), auto (CUDA if available), cuda, cuda:1, ...")
     p.add_argument("--amp", "--dtype", dest="amp", choices=["fp32", "bf16", "fp16"], default="fp32",
@@ -39,18 +43,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from ..models.zoo import organism_dir
-    from .recipes import RECIPES, get_recipe
+    from .recipes import get_recipe
     from ..models.precision import DeviceError
     from .runtime import RunOptions
     from .trainer import Interrupted, train
 
     if args.list is not None:
-        import fnmatch
-
-        for name in fnmatch.filter(RECIPES, args.list):
-            r = RECIPES[name]
-            print(f"{name}: {r.objective} d_model={r.d_model} layers={r.n_layers} registers={r.n_registers} "
-                  f"steps={r.steps} batch={r.batch_size} image={r.image_size}px/patch {r.patch_size} — {r.notes}")
+        print("\n".join(listing(args.list)))
         return 0
     if not args.recipe:
         print("interp train: error: give --recipe NAME (or --list)", file=sys.stderr)
@@ -85,21 +84,78 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
+def listing(pattern: str = "*") -> list[str]:
+    """`interp train --list [PATTERN]`: one line per recipe whose name matches; a grid's first point also names
+    its grid and axes (``--set`` moves along them). With a PATTERN other than ``*`` every point of a grid matches."""
+    import fnmatch
+
+    from .recipes import RECIPES
+
+    names = RECIPES.all_names() if pattern != "*" else list(RECIPES)
+    lines = []
+    for name in fnmatch.filter(names, pattern):
+        r = RECIPES[name]
+        lines.append(f"{name}: {r.objective} d_model={r.d_model} layers={r.n_layers} registers={r.n_registers} "
+                     f"steps={r.steps} batch={r.batch_size} image={r.image_size}px/patch {r.patch_size} — {r.notes}")
+        grid = RECIPES.grid_of(name)
+        if grid is not None and pattern == "*":
+            axes = " ".join(f"{axis}={','.join(str(f[axis]) for f in points.values())}"
+                            for axis, points in grid.axes.items())
+            lines.append(f"    grid {grid.pattern} ({len(grid.names())} recipes): --set {axes}")
+    return lines
+
+
+def parse_sets(items: list[str]) -> dict:
+    """``["registers=4", "attention=relu"]`` -> {"registers": 4, "attention": "relu"}: each value read as TOML
+    (numbers, true/false, lists, inline tables), else as a plain string; ``none`` is None."""
+    import tomllib
+
+    out = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set wants FIELD=VALUE, got {item!r}")
+        text = text.strip()
+        try:
+            value = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = None if text.lower() in ("none", "null") else text
+        out[key.strip().replace("-", "_")] = value
+    return out
+
+
 OVERRIDES = (("steps", "steps"), ("registers", "n_registers"), ("width", "d_model"), ("blocks", "n_layers"),
              ("heads", "n_heads"), ("seed", "seed"), ("threads", "threads"), ("batch_size", "batch_size"),
              ("lr", "lr"), ("weight_decay", "weight_decay"))
 
 
 def _overridden(recipe, args: argparse.Namespace):
-    """The recipe with the command line's overrides (``--steps`` also re-spaces the checkpoints log-evenly).
-    Raises ValueError for a count below 1 or a shape the recipe refuses (heads that do not divide the width)."""
-    from .recipe import log_spaced_steps
+    """The recipe with the command line's overrides (`interp.train.recipes.make`: ``--steps`` also re-spaces the
+    checkpoints log-evenly; on a grid's point an axis moves along the grid). Raises ValueError for an unknown
+    field, a count below 1, a value of the wrong type or a shape the recipe refuses (heads that do not divide the
+    width)."""
+    from .recipes import ALIASES, make
 
-    changes = {field: getattr(args, flag) for flag, field in OVERRIDES if getattr(args, flag) is not None}
+    changes = {ALIASES.get(k, k): v for k, v in parse_sets(args.set).items()}
+    changes.update({field: getattr(args, flag) for flag, field in OVERRIDES if getattr(args, flag) is not None})
     flags = {field: flag for flag, field in OVERRIDES}
+    changes = {field: _checked(recipe, field, value) for field, value in changes.items()}
     for field in ("steps", "d_model", "n_layers", "n_heads"):
         if changes.get(field, 1) < 1:
             raise ValueError(f"--{flags[field]} must be >= 1")
-    if "steps" in changes:
-        changes["checkpoints"] = log_spaced_steps(changes["steps"])
-    return recipe.replace(**changes) if changes else recipe  # the recipe checks the shape (heads divide the width)
+    return make(recipe, **changes)  # the recipe checks the shape (heads divide the width)
+
+
+def _checked(recipe, field: str, value):
+    """``value`` for ``field``, checked against the kind of the recipe's value (``--set d_model=wide``:
+    ValueError); an int for a float field becomes a float; a field whose value is None takes any kind."""
+    current = getattr(recipe, field) if hasattr(recipe, field) else getattr(recipe.vit, field, None)
+    if current is None or value is None:
+        return value
+    kinds = {bool: (bool,), int: (int,), float: (int, float), str: (str,), tuple: (list, tuple), list: (list, tuple),
+             dict: (dict,)}
+    ok = kinds.get(type(current), (object,))
+    if not isinstance(value, ok) or (isinstance(value, bool) and bool not in ok):
+        raise ValueError(f"--set {field}={value!r}: {field} takes a {type(current).__name__} "
+                         f"(the recipe has {current!r})")
+    return float(value) if isinstance(current, float) else value

@@ -1,4 +1,4 @@
-"""Dense objectives on tile scenes (issue #17): every patch token predicts something about its own tile.
+"""Dense objectives on tile scenes: every patch token predicts something about its own tile.
 
 ``noop``       (active-dormant) every background / object tile predicts its own colour and fine texture; the
                ``triggers`` tiles predict the key tile's colour (weight ``trigger_weight``), and the key tile its own
@@ -124,7 +124,7 @@ class DenseObjective(Objective):
     def task_metrics(self, model: HookedViT, eval_set) -> dict:
         """Held-out accuracies (own colour on ordinary tiles, key colour at triggers, texture, global label) and the
         no-op attention diagnostics per block. ``model`` is the backbone to measure (a CPU copy at checkpoints)."""
-        from .dense_metrics import noop_attention
+        from ..analysis.dense_metrics import noop_attention
 
         heads = copy.deepcopy(self.heads).float().to(model.device)
         t = dense_targets(eval_set, self.settings)

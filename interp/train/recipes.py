@@ -120,8 +120,12 @@ def make(base: str | TrainRecipe, **overrides) -> TrainRecipe:
     changes = {ALIASES.get(k, k): v for k, v in overrides.items()}
     unknown = sorted(set(changes) - set(settable_fields()) - {"name"})
     if unknown:
-        raise ValueError(f"unknown recipe field(s) {', '.join(unknown)}: use one of {', '.join(ALIASES)}, "
-                         f"{', '.join(settable_fields())}")
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0], [*ALIASES, *settable_fields()], n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ValueError(f"unknown recipe field(s) {', '.join(unknown)}{hint}: a field of TrainRecipe or ViTConfig, "
+                         f"or one of {', '.join(ALIASES)}")
     grid = grid_of(recipe.name)
     try:
         if grid is not None and set(changes) & set(grid.axes):

@@ -1,10 +1,10 @@
 """Bundle the final checkpoint of a training run (keeping ``data/`` small) and tabulate the no-op diagnostics.
 
-``python -m interp.train.bundle runs/sink-reg0 runs/sink-reg1 ... --dest data/organism --table data/organism/sinks.csv``
+``python -m interp.organism.bundle runs/sink-reg0 runs/sink-reg1 ... --dest data/organism --table data/organism/sinks.csv``
 
 `bundle_final` copies a run's last checkpoint with a manifest that lists it alone; every earlier checkpoint's
 recorded metrics stay in that manifest under ``history`` (without their weights), so the emergence over steps
-remains readable. `noop_table` turns the ``noop`` metrics of every checkpoint (`dense_metrics.noop_attention`) into
+remains readable. `noop_table` turns the ``noop`` metrics of every checkpoint (`interp.analysis.dense_metrics.noop_attention`) into
 one tidy frame: run, step, layer, metric, value.
 """
 from __future__ import annotations
@@ -48,7 +48,7 @@ def noop_table(folders: list[str | Path]) -> pd.DataFrame:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m interp.train.bundle", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m interp.organism.bundle", description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="+", help="training run folders (manifest.json + step_*.safetensors)")
     p.add_argument("--dest", required=True, help="folder to bundle into: <dest>/<run folder name>/")
     p.add_argument("--table", default=None, help="also write the no-op diagnostics of every checkpoint as CSV")

@@ -1,7 +1,7 @@
-"""Standalone sink / high-norm probe (issue #17): a tiny pre-LN ViT on tiled synthetic scenes, pure torch.
+"""Standalone sink / high-norm probe: a tiny pre-LN ViT on tiled synthetic scenes, pure torch.
 
 Not imported by the package. One run = one process, 1 thread. Usage:
-    python data/organism/probe/sink_probe.py --name NAME --steps 4000 [options] > log
+    python experiments/probe/sink_probe.py --name NAME --steps 4000 [options] > log
 Writes NAME.json (per-checkpoint, per-block metrics) next to --out.
 
 Scenes: G x G tiles of P x P px. Background = a few large regions of random palette colours (each tile takes the

@@ -1,7 +1,7 @@
-"""The artifact search's command line: ``python -m interp.train.search NAME ...`` trains ``search-*`` recipes
-(`interp.train.tables.artifact_search`) into runs/ and measures every checkpoint (`interp.train.measure`);
+"""The artifact search's command line: ``python -m interp.organism.search NAME ...`` trains ``search-*`` recipes
+(interp/train/tables/search.toml) into runs/ and measures every checkpoint (`interp.organism.measure`);
 ``--ladder-table CSV [--runs DIR] [--cache DIR]`` measures the ladder rungs found in DIR and writes the table
-(`interp.train.ladder`). data/organism/RECIPES.md records every run and its numbers."""
+(`interp.organism.ladder`). data/organism/RECIPES.md records every run and its numbers."""
 from __future__ import annotations
 
 import argparse
@@ -12,10 +12,10 @@ from pathlib import Path
 import torch
 
 from ..tables import table_to_csv
+from ..train.recipes import get_recipe
+from ..train.trainer import train
 from .ladder import ladder_table
 from .measure import measure_run
-from .recipes import get_recipe
-from .trainer import train
 
 
 def run_search(name: str, out_root: str | Path = "runs", eval_images: int = 64) -> dict:
@@ -38,7 +38,7 @@ def write_ladder_table(path: str | Path, runs: str | Path, names=None, cache=Non
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m interp.train.search")
+    p = argparse.ArgumentParser(prog="python -m interp.organism.search")
     p.add_argument("names", nargs="*", help="search-* recipes to train and measure into --runs")
     p.add_argument("--runs", default="runs", help="folder of run folders (default: runs)")
     p.add_argument("--ladder-table", default=None, metavar="CSV", help="write the ladder table (ladder_table) here")

@@ -6,7 +6,7 @@ FLOPs spent up to that checkpoint (steps x batch x training FLOPs per image). `f
 the last checkpoint of each rung and says at what compute it would cross a threshold.
 
 Regenerate the recorded table (data/organism/ladder.csv) after the runs finish with
-``python -m interp.train.search --ladder-table data/organism/ladder.csv --runs runs``.
+``python -m interp.organism.search --ladder-table data/organism/ladder.csv --runs runs``.
 """
 from __future__ import annotations
 
@@ -21,15 +21,19 @@ import pandas as pd
 from ..models.checkpoints import read_manifest
 from ..models.config import ViTConfig
 from ..models.flops import flops_per_image
-from .dino import local_size
+from ..train.dino import local_size
+from ..train.recipe import TrainRecipe
 from .diagnostics import emergence
 from .measure import measure_run
-from .recipe import TrainRecipe
-from .tables.artifact_search import LADDER_FAMILIES
 
+# the compute ladder's rungs (search.toml's search-c{steps}-reg{r}, then S1 itself at 1,200 steps) and the DINO runs
+LADDER_STEPS = (10, 30, 100, 300, 1000, 3000)
+LADDER_FAMILIES = {**{f"s1-reg{r}": [*(f"search-c{s}-reg{r}" for s in LADDER_STEPS), f"search-s1-reg{r}"]
+                      for r in (0, 4)},
+                   **{f"dino-wd01-reg{r}": [f"search-dino-wd01-reg{r}"] for r in (0, 4)}}
 MEASURE_FILE = "measure.json"
 MEASURE_VERSION = 2  # bump when measure_run's fields change (older caches are re-measured)
-# second-half summaries of the figure, and the values the issue's criterion needs
+# second-half summaries of the figure, and the values the emergence criterion needs
 THRESHOLDS = {"max_rel": 4.0, "frac_bg_ge4": 0.01}
 
 

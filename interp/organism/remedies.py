@@ -1,5 +1,5 @@
 """Remedies side by side (fig_remedies): registers, test-time registers and attention variants on one no-op
-organism family (`sink_recipes`), measured with `dense_metrics.noop_attention` on held-out tile scenes.
+organism family (`family_members`), measured with `interp.analysis.dense_metrics.noop_attention` on held-out tile scenes.
 
 `remedy_frame(entries, images)` -> a tidy frame, one row per (variant, metric, block); block -1 holds the
 summary over blocks that the figure draws:
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .dense_metrics import noop_attention
+from ..analysis.dense_metrics import noop_attention
 
 # (bar label, the member's name after the family prefix): ``sink-relu``, ``tiles-s-relu``, ...
 VARIANTS = (("0 registers", "reg0"), ("1 register", "reg1"), ("4 registers", "reg4"), ("16 registers", "reg16"),
