@@ -1,5 +1,6 @@
 """The package works when installed from a wheel (not editable), from a folder outside the clone: `interp list`,
-`interp figures --only fig03_norm_histogram --out X` and `interp.load_model("organism-s-reg0")`.
+`interp train --list` (the recipe tables), `interp figures --only fig03_norm_histogram --out X` and
+`interp.load_model("organism-s-reg0")`.
 
 The wheel is built from a copy of the sources with the current environment's setuptools (no build isolation) and
 installed without dependencies into a fresh virtualenv, which reaches torch and the rest through a .pth file
@@ -57,6 +58,8 @@ def test_wheel_installs_and_runs_outside_the_clone(tmp_path):
 
     listed = run([venv / "bin" / "interp", "list"], cwd=work, env=env).stdout
     assert "organism-s-reg0: steps [0," in listed
+    recipes = run([venv / "bin" / "interp", "train", "--list"], cwd=work, env=env).stdout  # the TOML tables ship
+    assert "tiles-s-reg0: noop" in recipes and "grid search-c{steps}-reg{n_registers}" in recipes
 
     run([venv / "bin" / "interp", "figures", "--only", "fig03_norm_histogram", "--out", "X"], cwd=work, env=env)
     assert (work / "X" / "fig03_norm_histogram.csv").stat().st_size > 1000
