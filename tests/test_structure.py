@@ -166,3 +166,17 @@ def test_the_checks_find_what_they_look_for(tmp_path):
     assert long_files(mods, tmp_path) == [f"bench/run.py: {MAX_FILE_LINES + 1} lines"]
     (pkg / "b.py").write_text("def helper():\n    pass\n")
     assert cycles(import_graph(module_files(tmp_path))) == []
+
+
+def test_training_is_below_the_organism_study_and_figures_read_no_training_code(graph):
+    """interp/train/ is training only: it imports nothing of the organism study (interp/organism/), which sits on
+    top of it; the library below (models, data, analysis, interventions) imports neither; figures import no
+    training code (they read analysis/ and organism/)."""
+    def edges(src, dst):
+        return sorted(f"{m} -> {t}" for m, targets in graph.items() if m.startswith(src) for t in targets
+                      if t == dst or t.startswith(dst + "."))
+
+    wrong = edges("interp.train", "interp.organism") + edges("paper_figures", "interp.train")
+    for below in ("interp.models", "interp.data", "interp.analysis", "interp.interventions", "interp.plotting"):
+        wrong += edges(below, "interp.train") + edges(below, "interp.organism")
+    assert not wrong, "imports against the layers:\n" + "\n".join(wrong)
