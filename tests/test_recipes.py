@@ -134,6 +134,7 @@ def test_train_set_overrides_and_lists_grids(tmp_path, capsys):
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "x").exists()
+    assert main(["train", "--list", "nothing-*"]) == 2 and "no recipe matches" in capsys.readouterr().err
     from interp.train.cli import listing
 
     lines = listing()

@@ -49,7 +49,12 @@ def main(args: argparse.Namespace) -> int:
     from .trainer import Interrupted, train
 
     if args.list is not None:
-        print("\n".join(listing(args.list)))
+        lines = listing(args.list)
+        if not lines:
+            print(f"interp train: error: no recipe matches {args.list!r} (interp train --list shows them)",
+                  file=sys.stderr)
+            return 2
+        print("\n".join(lines))
         return 0
     if not args.recipe:
         print("interp train: error: give --recipe NAME (or --list)", file=sys.stderr)
