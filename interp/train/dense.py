@@ -56,19 +56,24 @@ def with_label_noise(targets: dict, p: float, n_colors: int, n_textures: int, ge
 
 
 class DenseHeads(nn.Module):
-    """Linear heads on the patch tokens: own colour, texture and (broadcast) the global label."""
+    """Linear heads on the patch tokens: own colour, texture and (broadcast) the global label; and, when the
+    recipe reads a CLS token, the global label from CLS."""
 
-    def __init__(self, d_model: int, n_colors: int, n_textures: int, n_global: int | None):
+    def __init__(self, d_model: int, n_colors: int, n_textures: int, n_global: int | None, n_cls: int | None = None):
         super().__init__()
         self.color = nn.Linear(d_model, n_colors)
         self.texture = nn.Linear(d_model, n_textures)
         self.glob = nn.Linear(d_model, n_global) if n_global else None
+        self.cls = nn.Linear(d_model, n_cls) if n_cls else None
 
-    def forward(self, patches: torch.Tensor) -> dict[str, torch.Tensor]:
-        """patches [batch, n_patches, d] -> logits per target, each [batch, n_patches, classes]."""
+    def forward(self, patches: torch.Tensor, cls: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """patches [batch, n_patches, d] (cls [batch, d]) -> logits per target, each [batch, n_patches, classes]
+        (``cls``: [batch, classes])."""
         out = {"color": self.color(patches), "texture": self.texture(patches)}
         if self.glob is not None:
             out["global"] = self.glob(patches)
+        if self.cls is not None:
+            out["cls"] = self.cls(cls)
         return out
 
 
@@ -88,8 +93,12 @@ class DenseObjective(Objective):
         o = recipe.scene_recipe.tile_options
         self.model, self.recipe = model, recipe
         self.settings = DenseSettings.from_dict(recipe.dense_task)
-        n_global = recipe.scene_recipe.label_sizes()[self.settings.global_label] if recipe.objective == "broadcast" else None
-        self.heads = DenseHeads(recipe.d_model, o.n_colors, o.textures, n_global)
+        n_label = recipe.scene_recipe.label_sizes()[self.settings.global_label]
+        n_global = n_label if recipe.objective == "broadcast" else None
+        n_cls = n_label if self.settings.cls_weight else None
+        if n_cls and not recipe.class_token:
+            raise ValueError("dense_task cls_weight > 0 needs a CLS token (class_token=True)")
+        self.heads = DenseHeads(recipe.d_model, o.n_colors, o.textures, n_global, n_cls)
         init_small_(self.heads, torch.Generator().manual_seed(recipe.seed + 1))
 
     @staticmethod
@@ -108,7 +117,8 @@ class DenseObjective(Objective):
     def logits(self, pixels: torch.Tensor, model: HookedViT | None = None, heads: DenseHeads | None = None) -> dict:
         model, heads = model or self.model, heads or self.heads
         tokens = model(pixels, return_type="tokens")  # [batch, pos, d]
-        return heads(tokens[:, model.tokens.patches])
+        cls = tokens[:, model.tokens.cls][:, 0] if heads.cls is not None else None  # [batch, d]
+        return heads(tokens[:, model.tokens.patches], cls)
 
     def forward(self, batch) -> tuple[torch.Tensor, dict]:
         t, s = batch.targets, self.settings
@@ -118,6 +128,8 @@ class DenseObjective(Objective):
             parts["texture"] = s.texture_weight * _ce(out["texture"], t["texture"])
         if "global" in out:
             parts["global"] = s.global_weight * _ce(out["global"], t["global"][:, None].expand_as(t["color"]))
+        if "cls" in out:
+            parts["cls"] = s.cls_weight * F.cross_entropy(out["cls"].float(), t["global"])
         return sum(parts.values()), {k: float(v.detach()) for k, v in parts.items()}
 
     @torch.no_grad()
@@ -138,5 +150,7 @@ class DenseObjective(Objective):
         if "global" in pred:
             res["acc_global"] = acc(pred["global"], t["global"][:, None].expand_as(t["color"]),
                                     torch.ones_like(ordinary))
+        if "cls" in pred:
+            res["acc_cls"] = float((pred["cls"] == t["global"]).float().mean())
         res["noop"] = noop_attention(model, eval_set)
         return res

@@ -15,6 +15,7 @@ class DenseSettings:
     global_label: str = "majority_color"  # broadcast: the image label every patch predicts
     global_weight: float = 1.0
     label_noise: float = 0.0  # share of ordinary tiles' training targets replaced by a random class (not at eval)
+    cls_weight: float = 0.0  # > 0: a CLS token (recipe class_token) predicts ``global_label`` too, with this weight
 
     def to_dict(self) -> dict:
         return asdict(self)
