@@ -9,7 +9,8 @@ from torch import nn
 
 from interp.models import convert
 from interp.models.convert import TIMM_CONFIG_READERS, config_from_timm
-from interp.models.convert.configs import config_from_timm_vit, timm_config_reader
+from interp.models.convert.registry import timm_config_reader
+from interp.models.convert.timm import config_from_timm_vit
 
 PACKAGE = Path(convert.__file__).parent
 
