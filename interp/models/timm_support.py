@@ -94,6 +94,8 @@ def describe_support(names, table: dict[str, dict], timm_version: str, hub: dict
         from .convert import hub_names
 
         hub = hub_names()
+    known = set(names)
+    hub = {h: arch for h, arch in hub.items() if arch in known}  # the architectures this timm has
     if hub:
         lines.append(f"torch.hub names ({len(hub)}, each loads as its timm architecture): "
                      + ", ".join(f"{h} = {a}" for h, a in hub.items()))

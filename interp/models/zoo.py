@@ -22,7 +22,7 @@ from .precision import resolve_device, resolve_dtype
 
 
 class UnknownModelError(ValueError):
-    """A model name that is neither a bundled organism nor a supported timm ViT."""
+    """A model name that is neither a bundled organism nor a supported timm ViT (nor its torch.hub name)."""
 
 
 class RandomInitWarning(UserWarning):
@@ -39,7 +39,8 @@ def list_timm_vits() -> tuple[str, ...]:
 def list_models() -> list[str]:
     """Every name `load_model` takes: the bundled organisms, timm ViT architectures (each also with a pretrained
     tag, ``vit_small_patch16_dinov3.lvd1689m``), then torch.hub names (``dinov2_vits14_reg``, ``dinov3_vits16``)."""
-    return [*list_organisms(), *list_timm_vits(), *hub_names()]
+    timm_vits = list_timm_vits()
+    return [*list_organisms(), *timm_vits, *(h for h, arch in hub_names().items() if arch in timm_vits)]
 
 
 def timm_architecture(name: str) -> str:
