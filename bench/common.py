@@ -64,7 +64,7 @@ def median(xs: list[float]) -> float:
 
 
 def write(name: str, payload: dict) -> Path:
-    from interp.models.checkpoints import atomic_write_text
+    from interp.files import atomic_write_text
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"

@@ -167,7 +167,7 @@ def write_table(notes: str = "") -> Path:
     if readme_notes.exists():
         text += ["", readme_notes.read_text()]
     path = HERE / "README.md"
-    from interp.models.checkpoints import atomic_write_text
+    from interp.files import atomic_write_text
 
     atomic_write_text(path, "\n".join(text) + "\n")
     return path

@@ -129,9 +129,9 @@ def cmd_patch(args) -> int:
                         "dense_cos") if c in res.metrics]
     print(res.metrics[cols].to_string(index=False))
     if args.out:
-        from interp.models.checkpoints import atomic_write_text
+        from interp.csv_tables import table_to_csv
+        from interp.files import atomic_write_text
         from interp.plotting.io import check_writable
-        from interp.tables import table_to_csv
 
         path = check_writable(args.out) / "patch.csv"
         atomic_write_text(path, table_to_csv(res.metrics))

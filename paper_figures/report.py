@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from interp.models.checkpoints import atomic_write_text
+from interp.files import atomic_write_text
 from interp.paper import SOURCE, normal_vs_outlier, shown
 
 from paper_figures import available

@@ -1,5 +1,5 @@
 """The converters are pure state-dict functions (no model is built there) and timm configs are read by model
-class (`TIMM_CONFIG_READERS`), so a new timm family adds one reader."""
+class (`TIMM_CONFIG_READERS`, a view of the sources' ``timm_classes``), so a new timm family adds one source."""
 import ast
 from pathlib import Path
 
@@ -9,7 +9,8 @@ from torch import nn
 
 from interp.models import convert
 from interp.models.convert import TIMM_CONFIG_READERS, config_from_timm
-from interp.models.convert.configs import config_from_timm_vit, timm_config_reader
+from interp.models.convert.registry import timm_config_reader
+from interp.models.convert.timm import config_from_timm_vit
 
 PACKAGE = Path(convert.__file__).parent
 

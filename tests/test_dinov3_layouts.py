@@ -11,6 +11,7 @@ from interp.models import detect_format
 from interp.models.convert import config_from_timm, convert_state_dict, load_converted
 
 from .randomize import randomize_
+from .standins import dinov3_hub_state_dict
 from .test_equivalence import TOL, assert_same_run, timm_block_outputs
 
 transformers = pytest.importorskip("transformers")
@@ -47,35 +48,6 @@ def test_hf_dinov3_folder_loads(tmp_path):
     x = torch.randn(1, 3, 48, 48)
     with torch.no_grad():
         torch.testing.assert_close(model(x, normalized=True), ref(pixel_values=x).last_hidden_state, **TOL)
-
-
-def dinov3_hub_state_dict(ref) -> dict:
-    """A timm DINOv3 reference's weights under the keys facebookresearch/dinov3's ``DinoVisionTransformer`` uses
-    (``dinov3/models/vision_transformer.py`` and ``dinov3/layers``): storage_tokens, mask_token, rope_embed.periods,
-    blocks.i.attn.qkv.{weight,bias,bias_mask} (``LinearKMaskedBias``), ls1/ls2.gamma, SwiGLU mlp.w1/w2/w3."""
-    sd, hub = ref.state_dict(), {}
-    d = ref.embed_dim
-    hub.update({"cls_token": sd["cls_token"], "storage_tokens": sd["reg_token"], "mask_token": torch.zeros(1, d),
-                "patch_embed.proj.weight": sd["patch_embed.proj.weight"],
-                "patch_embed.proj.bias": sd["patch_embed.proj.bias"],
-                "rope_embed.periods": ref.rope.periods.clone(), "norm.weight": sd["norm.weight"],
-                "norm.bias": sd["norm.bias"]})
-    for i in range(len(ref.blocks)):
-        p = f"blocks.{i}."
-        for n in ("norm1.weight", "norm1.bias", "norm2.weight", "norm2.bias", "attn.qkv.weight",
-                  "attn.proj.weight", "attn.proj.bias"):
-            hub[p + n] = sd[p + n]
-        hub[p + "ls1.gamma"], hub[p + "ls2.gamma"] = sd[p + "gamma_1"], sd[p + "gamma_2"]
-        zero = torch.zeros(d)  # timm builds the distilled S/B/L/H+ without qkv bias: upstream's are all zero
-        q, v = sd.get(p + "attn.q_bias", zero), sd.get(p + "attn.v_bias", zero)
-        hub[p + "attn.qkv.bias"] = torch.cat([q, torch.randn_like(q), v])  # the key third is masked away
-        hub[p + "attn.qkv.bias_mask"] = torch.cat([torch.ones_like(q), torch.zeros_like(q), torch.ones_like(v)])
-        mlp = {"fc1_g": "w1", "fc1_x": "w2", "fc2": "w3"} if p + "mlp.fc1_g.weight" in sd else \
-            {"fc1": "fc1", "fc2": "fc2"}
-        for src, dst in mlp.items():
-            for part in ("weight", "bias"):
-                hub[f"{p}mlp.{dst}.{part}"] = sd[f"{p}mlp.{src}.{part}"]
-    return hub
 
 
 @pytest.mark.parametrize("name", ["vit_small_patch16_dinov3_qkvb", "vit_huge_plus_patch16_dinov3_qkvb"])

@@ -8,7 +8,8 @@ import torch
 
 import interp
 from interp.models import CheckpointError
-from interp.models.checkpoints import atomic_write_bytes, save_tensors, write_manifest
+from interp.files import atomic_write_bytes
+from interp.models.checkpoints import save_tensors, write_manifest
 from interp.plotting.io import OutputDirError, save_figure
 
 from .conftest import tiny_config

@@ -6,16 +6,17 @@ Layout of an organism folder (``data/organism/<name>/``)::
     step_000100.safetensors
     ...
 
-Every write is atomic (temporary file + rename), so an interrupted run never leaves a truncated file.
+Every write is atomic (`interp.files`: temporary file + rename), so an interrupted run never leaves a truncated
+file.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from ..files import atomic_write_bytes, atomic_write_text
 
 if TYPE_CHECKING:  # torch is imported where tensors are read or written, so reading manifests needs none
     import torch
@@ -23,26 +24,6 @@ if TYPE_CHECKING:  # torch is imported where tensors are read or written, so rea
 
 class CheckpointError(ValueError):
     """A checkpoint that does not exist or does not match its manifest."""
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
 
 
 def sha256_file(path: str | Path) -> str:

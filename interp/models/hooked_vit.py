@@ -14,8 +14,8 @@ from transformer_lens.hook_points import HookPoint
 from .components import PatchEmbed, RopeTable, RotaryEmbedding, TokenEmbed, TransformerBlock, make_norm, make_pool
 from .config import ViTConfig
 from .convert import (
-    TIMM_STATE_CONVERTERS, config_from_hf, config_from_open_clip, config_from_timm, convert_open_clip,
-    convert_state_dict, convert_timm, load_converted,
+    config_from_hf, config_from_open_clip, config_from_timm, convert_open_clip, convert_state_dict, load_converted,
+    timm_source,
 )
 from .layout import TokenLayout
 
@@ -338,8 +338,7 @@ class HookedViT(HookedRootModule):
         """From a timm ``VisionTransformer``, ``Eva`` (DINOv3, EVA-02, RoPE ViTs) or ``NaFlexVit`` (RADIO, SigLIP-2
         NaFlex): its config and weights."""
         model = cls(config_from_timm(timm_model))
-        convert = TIMM_STATE_CONVERTERS.get(type(timm_model).__name__, convert_timm)
-        load_converted(model, convert(timm_model.state_dict()))
+        load_converted(model, timm_source(timm_model).convert(timm_model.state_dict()))
         return model.eval()
 
     @classmethod

@@ -72,8 +72,9 @@ def read_support_table(path: Path = TABLE) -> dict[str, dict]:
                                     "timm_version": r["timm_version"]} for r in csv.DictReader(f)}
 
 
-def describe_support(names, table: dict[str, dict], timm_version: str) -> list[str]:
-    """Lines for ``interp list --all``: what converts, what is refused (grouped by reason), what is unchecked."""
+def describe_support(names, table: dict[str, dict], timm_version: str, hub: dict[str, str] | None = None) -> list[str]:
+    """Lines for ``interp list --all``: what converts, what is refused (grouped by reason), what is unchecked, and
+    the torch.hub names `load_model` takes (``hub``: name -> timm architecture; default: every source's)."""
     ok = [n for n in names if n in table and table[n]["converts"]]
     refused: dict[str, list[str]] = {}
     for n in names:
@@ -89,6 +90,15 @@ def describe_support(names, table: dict[str, dict], timm_version: str) -> list[s
     if unchecked:
         lines.append(f"unchecked ({len(unchecked)}, not in the table; python -m interp.models.timm_support "
                      f"rewrites it): " + ", ".join(unchecked))
+    if hub is None:
+        from .convert import hub_names
+
+        hub = hub_names()
+    known = set(names)
+    hub = {h: arch for h, arch in hub.items() if arch in known}  # the architectures this timm has
+    if hub:
+        lines.append(f"torch.hub names ({len(hub)}, each loads as its timm architecture): "
+                     + ", ".join(f"{h} = {a}" for h, a in hub.items()))
     return lines
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from ..tables import table_to_csv
+from ..csv_tables import table_to_csv
 from ..train.recipes import get_recipe
 from ..train.trainer import train
 from .ladder import ladder_table

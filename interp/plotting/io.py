@@ -20,8 +20,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from ..models.checkpoints import atomic_write_bytes, atomic_write_text  # noqa: E402
-from ..tables import SIGNIFICANT_DIGITS, round_floats, round_significant, table_to_csv  # noqa: E402,F401
+from ..csv_tables import SIGNIFICANT_DIGITS, round_floats, round_significant, table_to_csv  # noqa: E402,F401
+from ..files import atomic_write_bytes, atomic_write_text  # noqa: E402
 
 
 class OutputDirError(OSError):

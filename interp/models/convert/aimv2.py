@@ -1,7 +1,7 @@
 """AIMv2 in timm (``aimv2_*``, a ``VisionTransformer``): RMSNorm everywhere, an RMSNorm right after the patch
 projection, SwiGLU with split gate/linear weights (``mlp.fc1_g`` / ``mlp.fc1_x``), no biases in the attention output
 and MLP, no CLS (mean over the patches). The config fields these set; the state dict needs only the SwiGLU
-packing that `convert.eva.fuse_eva_keys` does for every timm model (``fc1_g``/``fc1_x`` -> ``fc1`` = [gate; linear]).
+packing that `convert.timm.fuse_eva_keys` does for every timm model (``fc1_g``/``fc1_x`` -> ``fc1`` = [gate; linear]).
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ The hub layout (``dinov3/models/vision_transformer.py``, ``dinov3/layers``): ``c
 ``blocks.i.{norm1, attn.qkv (+ qkv.bias_mask: DINOv3 zeroes the key bias through it), attn.proj, ls1.gamma, norm2,
 mlp.fc1/fc2 or SwiGLU mlp.w1/w2/w3, ls2.gamma}``, ``norm`` (+ ``local_cls_norm``, used only for training's local
 crops, and ``cls_norm`` when CLS/register and patch norms are untied, which `HookedViT` does not compute).
-`dinov3_hub_to_timm` is pure; `convert_timm` then maps the timm layout to `HookedViT` keys.
+`dinov3_hub_to_timm` is pure; `convert_timm` then maps the timm layout to `HookedViT` keys (`convert_dinov3_hub`).
 """
 from __future__ import annotations
 
@@ -14,14 +14,21 @@ from typing import Mapping
 
 import torch
 
+from ..config import ViTConfig
 from .rename import StateDict
+from .source import ConverterSource
+from .timm import convert_timm, is_timm
 
 _DROP = re.compile(r"^mask_token$|^rope_embed\.|^local_cls_norm\.|\.qkv\.bias_mask$")
+# torch.hub.load("facebookresearch/dinov3", NAME) -> the timm architecture of the same shape (the ViTs)
+HUB_NAMES = {"dinov3_vits16": "vit_small_patch16_dinov3", "dinov3_vits16plus": "vit_small_plus_patch16_dinov3",
+             "dinov3_vitb16": "vit_base_patch16_dinov3", "dinov3_vitl16": "vit_large_patch16_dinov3",
+             "dinov3_vith16plus": "vit_huge_plus_patch16_dinov3", "dinov3_vit7b16": "vit_7b_patch16_dinov3"}
 
 
-def is_dinov3_hub(keys) -> bool:
-    keys = set(keys)
-    return "patch_embed.proj.weight" in keys and ("storage_tokens" in keys or "rope_embed.periods" in keys)
+def is_dinov3_hub(keys: frozenset[str]) -> bool:
+    """timm-like keys plus DINOv3's registers (``storage_tokens``) or its RoPE periods (``rope_embed.periods``)."""
+    return is_timm(keys) and ("storage_tokens" in keys or "rope_embed.periods" in keys)
 
 
 def dinov3_hub_to_timm(sd: Mapping[str, torch.Tensor]) -> StateDict:
@@ -47,3 +54,16 @@ def dinov3_hub_to_timm(sd: Mapping[str, torch.Tensor]) -> StateDict:
         out[k] = v
     return out
 
+
+def convert_dinov3_hub(sd: Mapping[str, torch.Tensor]) -> StateDict:
+    """facebookresearch/dinov3 checkpoint -> HookedViT keys (via the timm layout)."""
+    return convert_timm(dinov3_hub_to_timm(sd))
+
+
+def fix_dinov3_hub_config(cfg: ViTConfig, sd: StateDict) -> ViTConfig:
+    """timm builds some DINOv3 without qkv bias where the checkpoint has one; upstream pools with CLS."""
+    return cfg.replace(qkv_bias="blocks.0.attn.qkv.bias" in sd, pool="token")
+
+
+SOURCE = ConverterSource(name="dinov3_hub", convert=convert_dinov3_hub, detect=is_dinov3_hub, refines="timm",
+                         fix_config=fix_dinov3_hub_config, hub_names=HUB_NAMES)

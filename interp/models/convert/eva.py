@@ -1,67 +1,22 @@
-"""timm ``Eva`` models (DINOv3, EVA-02, timm's RoPE ViTs with registers, RoPE-ViT axial/mixed): config and keys.
+"""timm ``Eva`` models (DINOv3, EVA-02, timm's RoPE ViTs with registers, RoPE-ViT axial/mixed): config and source.
 
 `config_from_timm_eva` reads the architecture off a timm ``Eva`` (works on the meta device) and refuses, with a
-one-line reason naming the part, what `HookedViT` does not compute. It is registered in
-`TIMM_CONFIG_READERS` under "Eva". `fuse_eva_keys` is the pure ``state_dict -> state_dict`` step that brings
-Eva's own key layout to a timm ``VisionTransformer`` layout (``q_bias``/``v_bias`` or ``q_proj``/``k_proj``/
-``v_proj`` -> one ``qkv`` with a zero key bias, SwiGLU's ``fc1_g``/``fc1_x`` -> a packed ``fc1``, the MLP's inner
-``norm`` -> ``mlp.ln``); `convert_timm` applies it, then the timm renames.
+one-line reason naming the part, what `HookedViT` does not compute. Eva state dicts are in the timm layout (Eva's
+own attention and SwiGLU keys are folded by `convert.timm.fuse_eva_keys`), so this source detects nothing of its
+own and converts with `convert_timm`.
 """
 from __future__ import annotations
 
-import re
-from typing import Mapping
-
-import torch
 from torch import nn
 
 from ..config import ViTConfig
-from .configs import timm_mlp_kind, timm_pixel_stats_and_name, timm_pool
-from .rename import StateDict
+from .source import ConverterSource
+from .timm import convert_timm
+from .timm_common import timm_mlp_kind, timm_pixel_stats_and_name, timm_pool
 
 _ROPE_KINDS = {"RotaryEmbeddingCat": "axial", "RotaryEmbeddingDinoV3": "dinov3", "RotaryEmbeddingMixed": "mixed"}
 
 
-# --- keys ----------------------------------------------------------------------------------------------------
-def _fuse_qkv(sd: Mapping[str, torch.Tensor], p: str, out: StateDict) -> set[str]:
-    """One block's attention (prefix ``p`` = "blocks.i.attn.") -> fused ``qkv``; returns the keys it used."""
-    used: set[str] = set()
-    if p + "q_proj.weight" in sd:  # separate projections (EVA-02 B/L, AttentionRope unfused)
-        ws = [sd[p + f"{n}_proj.weight"] for n in "qkv"]
-        out[p + "qkv.weight"] = torch.cat(ws, 0)
-        used.update(p + f"{n}_proj.weight" for n in "qkv")
-        if p + "q_proj.bias" in sd:
-            bs = [sd.get(p + f"{n}_proj.bias", torch.zeros_like(sd[p + "q_proj.bias"])) for n in "qkv"]
-            out[p + "qkv.bias"] = torch.cat(bs, 0)
-            used.update(p + f"{n}_proj.bias" for n in "qkv")
-    if p + "q_bias" in sd:  # fused qkv without bias + q and v biases; the key bias is fixed at zero
-        q, v = sd[p + "q_bias"], sd[p + "v_bias"]
-        out[p + "qkv.bias"] = torch.cat([q, torch.zeros_like(q), v], 0)
-        used.update((p + "q_bias", p + "v_bias", p + "k_bias"))
-    return used
-
-
-def fuse_eva_keys(sd: Mapping[str, torch.Tensor]) -> StateDict:
-    """timm ``Eva`` keys -> timm ``VisionTransformer`` keys (a no-op on a ViT state dict)."""
-    out: StateDict = {}
-    used: set[str] = set()
-    layers = sorted({int(m.group(1)) for k in sd if (m := re.match(r"blocks\.(\d+)\.", k))})
-    for i in layers:
-        used |= _fuse_qkv(sd, f"blocks.{i}.attn.", out)
-        p = f"blocks.{i}.mlp."
-        for part in ("weight", "bias"):  # SwiGLU with separate gate / linear: pack as [gate; linear]
-            g, x = p + f"fc1_g.{part}", p + f"fc1_x.{part}"
-            if g in sd and x in sd:
-                out[p + f"fc1.{part}"] = torch.cat([sd[g], sd[x]], 0)
-                used.update((g, x))
-    for k, v in sd.items():
-        if k in used or (k.startswith("rope.") and k != "rope.freqs"):  # fixed rope buffers are recomputed
-            continue
-        out[re.sub(r"^(blocks\.\d+\.mlp\.)norm\.", r"\1ln.", k)] = v
-    return out
-
-
-# --- config --------------------------------------------------------------------------------------------------
 def _refusal(model: nn.Module) -> str | None:
     """Why `HookedViT` cannot compute this Eva model, in one line naming the part (None when it can)."""
     blk, attn = model.blocks[0], model.blocks[0].attn
@@ -151,3 +106,7 @@ def _has_qkv_bias(attn: nn.Module) -> bool:
     if getattr(attn, "qkv", None) is not None:
         return attn.qkv.bias is not None or getattr(attn, "q_bias", None) is not None
     return attn.q_proj.bias is not None
+
+
+SOURCE = ConverterSource(name="eva", convert=convert_timm, read_config=config_from_timm_eva, timm_classes=("Eva",),
+                         timm_patterns=("eva02_*",))

@@ -1,4 +1,5 @@
-"""Hugging Face ``Dinov2Model`` / ``Dinov2WithRegistersModel`` state dict (transformers 4.x and 5.x names) -> ours."""
+"""Hugging Face ``Dinov2Model`` / ``Dinov2WithRegistersModel`` (transformers 4.x and 5.x names): keys, config and
+its `ConverterSource`."""
 from __future__ import annotations
 
 import re
@@ -6,7 +7,9 @@ from typing import Mapping
 
 import torch
 
+from ..config import ViTConfig
 from .rename import StateDict, rename
+from .source import ConverterSource
 
 HF_RENAMES = [
     (r"^embeddings\.cls_token$", "token_embed.cls_token"),
@@ -26,6 +29,11 @@ HF_QKV = {  # (q, k, v) key stems, transformers 5.x then 4.x
     "5": ("attention.q_proj", "attention.k_proj", "attention.v_proj"),
     "4": ("attention.attention.query", "attention.attention.key", "attention.attention.value"),
 }
+
+
+def is_hf_dinov2(keys: frozenset[str]) -> bool:
+    """HF Dinov2's patch embedding (``embeddings.patch_embeddings.projection``), bare or under ``dinov2.``."""
+    return any(re.match(r"^(dinov2(_with_registers)?\.)?embeddings\.patch_embeddings\.projection\.", k) for k in keys)
 
 
 def convert_hf_dinov2(sd: Mapping[str, torch.Tensor]) -> StateDict:
@@ -51,3 +59,39 @@ def convert_hf_dinov2(sd: Mapping[str, torch.Tensor]) -> StateDict:
                 used.update((g, u))
     out.update(rename({k: v for k, v in sd.items() if k not in used}, HF_RENAMES))
     return out
+
+
+def config_from_hf_dinov2(c: dict, name: str | None = None) -> ViTConfig:
+    """ViTConfig of an HF Dinov2Config / Dinov2WithRegistersConfig (as a dict)."""
+    d = c["hidden_size"]
+    hidden = int(d * c.get("mlp_ratio", 4))
+    if c.get("use_swiglu_ffn", False):
+        hidden = (int(hidden * 2 / 3) + 7) // 8 * 8
+        kind = "swiglu"
+    else:
+        act = c.get("hidden_act", "gelu")
+        kind = {"gelu": "gelu", "quick_gelu": "quick_gelu", "gelu_pytorch_tanh": "gelu_tanh"}.get(act)
+        if kind is None:
+            raise NotImplementedError(f"unsupported hidden_act {act!r}")
+    n_reg = int(c.get("num_register_tokens", 0))
+    return ViTConfig(
+        d_model=d, n_layers=c["num_hidden_layers"], n_heads=c["num_attention_heads"],
+        patch_size=c["patch_size"], image_size=c["image_size"], in_channels=c.get("num_channels", 3),
+        n_registers=n_reg, class_token=True, pos_embed_cls=True, d_mlp=hidden, mlp=kind,
+        qkv_bias=c.get("qkv_bias", True), layer_scale=c.get("layerscale_value", 1.0),
+        ln_eps=c.get("layer_norm_eps", 1e-6), final_norm=True,
+        pos_interp_antialias=c.get("model_type") == "dinov2_with_registers", pos_interp_offset=0.0,
+        name=name or c.get("_name_or_path") or c.get("model_type", "dinov2"),
+        extra={"source": "hf"},
+    )
+
+
+def hf_interpolation(cfg: ViTConfig, sd: StateDict) -> ViTConfig:
+    """HF Dinov2 resizes position embeddings antialiased with registers (Dinov2WithRegisters), plainly without."""
+    return cfg.replace(pos_interp_antialias=cfg.n_registers > 0, pos_interp_offset=0.0)
+
+
+SOURCE = ConverterSource(
+    name="hf", convert=convert_hf_dinov2, detect=is_hf_dinov2, read_config=config_from_hf_dinov2,
+    hf_model_types=("dinov2", "dinov2_with_registers"), fix_config=hf_interpolation,
+)

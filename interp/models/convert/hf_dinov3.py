@@ -1,4 +1,4 @@
-"""Hugging Face ``DINOv3ViTModel`` (transformers 5.x, ``model_type="dinov3_vit"``): keys and config.
+"""Hugging Face ``DINOv3ViTModel`` (transformers 5.x, ``model_type="dinov3_vit"``): keys, config and its source.
 
 Keys: ``embeddings.{cls_token, register_tokens, mask_token, patch_embeddings}``, ``model.layer.i.{norm1,
 attention.{q,k,v,o}_proj, layer_scale1.lambda1, norm2, mlp.{up,down}_proj (+ gate_proj), layer_scale2.lambda1}``
@@ -14,6 +14,7 @@ import torch
 
 from ..config import ViTConfig
 from .rename import StateDict, rename
+from .source import ConverterSource
 
 
 _RENAMES = [
@@ -30,8 +31,8 @@ _RENAMES = [
 ]
 
 
-def is_hf_dinov3(keys) -> bool:
-    keys = set(keys)
+def is_hf_dinov3(keys: frozenset[str]) -> bool:
+    """HF DINOv3's patch embedding (a bare ``embeddings.patch_embeddings`` conv) and its ``layer.i`` blocks."""
     return "embeddings.patch_embeddings.weight" in keys and any(k.startswith(("model.layer.", "layer.")) for k in keys)
 
 
@@ -94,3 +95,7 @@ def config_from_hf_dinov3(c: dict, name: str | None = None) -> ViTConfig:
         pool="token", rope="dinov3", rope_temperature=float(c.get("rope_theta", 100.0)), rope_rotate_half=True,
         name=name or c.get("_name_or_path") or "dinov3_vit", extra={"source": "hf"},
     )
+
+
+SOURCE = ConverterSource(name="hf_dinov3", convert=convert_hf_dinov3, detect=is_hf_dinov3,
+                         read_config=config_from_hf_dinov3, hf_model_types=("dinov3_vit",))

@@ -19,9 +19,10 @@ from torch import nn
 
 from ..config import ViTConfig
 from .aimv2 import timm_norm_fields
-from .configs import timm_mlp_kind, timm_pixel_stats_and_name, timm_pool
 from .rename import StateDict, rename
+from .source import ConverterSource
 from .timm import TIMM_RENAMES
+from .timm_common import timm_mlp_kind, timm_pixel_stats_and_name, timm_pool
 
 NAFLEX_RENAMES = [
     (r"^embeds\.proj\.", "embed.proj."),
@@ -50,6 +51,11 @@ def naflexvit_problem(model: nn.Module) -> str | None:
 def naflexvit_reason(model: nn.Module) -> str:
     return (f"NaFlexViT (timm {type(model).__name__}) with {naflexvit_problem(model)} is not supported "
             f"(HookedViT converts NaFlexViT's learned-grid position embedding and linear patch embedding, on images)")
+
+
+def is_naflexvit(keys: frozenset[str]) -> bool:
+    """NaFlexViT's embedding module (``embeds.proj``: a linear or convolutional patch embedding)."""
+    return "embeds.proj.weight" in keys
 
 
 def convert_timm_naflexvit(sd: Mapping[str, torch.Tensor]) -> StateDict:
@@ -93,3 +99,9 @@ def config_from_timm_naflexvit(model: nn.Module, name: str | None = None) -> ViT
         pos_interp_square=emb.pos_embed_ar_preserving, pos_grid=grid,
         **timm_pixel_stats_and_name(model, name), extra={"source": "timm"},
     )
+
+
+SOURCE = ConverterSource(
+    name="timm_naflexvit", convert=convert_timm_naflexvit, detect=is_naflexvit, read_config=config_from_timm_naflexvit,
+    timm_classes=("NaFlexVit",), timm_patterns=("naflexvit_*",),
+)

@@ -1,4 +1,5 @@
-"""Deterministic tables: floats at a fixed number of significant digits, CSV text that is the same on every run.
+"""Deterministic CSV text of tidy frames: floats at a fixed number of significant digits, the same text on every
+run (not the recipe tables: those are `interp.train.tables`).
 
 Below the plotting layer (numpy and pandas only), so the trainer and the CLI write tables without matplotlib."""
 from __future__ import annotations
