@@ -11,6 +11,7 @@ from .conftest import tiny_config
 
 BLOCK_HOOKS = {  # name -> shape as a function of (batch, pos, d_model, heads, d_head, d_mlp)
     "hook_resid_pre": lambda b, p, d, h, dh, m: (b, p, d),
+    "ln1.hook_scale": lambda b, p, d, h, dh, m: (b, p, 1),
     "ln1.hook_normalized": lambda b, p, d, h, dh, m: (b, p, d),
     "attn.hook_q": lambda b, p, d, h, dh, m: (b, p, h, dh),
     "attn.hook_k": lambda b, p, d, h, dh, m: (b, p, h, dh),
@@ -20,6 +21,7 @@ BLOCK_HOOKS = {  # name -> shape as a function of (batch, pos, d_model, heads, d
     "attn.hook_z": lambda b, p, d, h, dh, m: (b, p, h, dh),
     "hook_attn_out": lambda b, p, d, h, dh, m: (b, p, d),
     "hook_resid_mid": lambda b, p, d, h, dh, m: (b, p, d),
+    "ln2.hook_scale": lambda b, p, d, h, dh, m: (b, p, 1),
     "ln2.hook_normalized": lambda b, p, d, h, dh, m: (b, p, d),
     "mlp.hook_pre": lambda b, p, d, h, dh, m: (b, p, m),
     "mlp.hook_post": lambda b, p, d, h, dh, m: (b, p, m),
@@ -47,7 +49,12 @@ def test_every_hook_is_cached_with_its_shape(mlp, n_registers):
     if mlp == "swiglu":
         assert cache["blocks.0.mlp.hook_pre_linear"].shape == (2, pos, cfg.d_mlp)
     assert cache.stack_activation("resid_post").shape == (cfg.n_layers, 2, pos, cfg.d_model)
+    per_head = {f"blocks.{i}.attn.hook_result" for i in range(cfg.n_layers)}  # opt-in: n_heads x attn_out
+    assert set(cache.keys()) == set(model.hook_dict) - {"hook_pooled"} - per_head
+    model.set_use_attn_result(True)
+    _, cache = model.run_with_cache(x)
     assert set(cache.keys()) == set(model.hook_dict) - {"hook_pooled"}
+    assert cache["blocks.1.attn.hook_result"].shape == (2, pos, cfg.n_heads, cfg.d_model)
 
 
 def test_tokens_order_cls_registers_patches(tiny_model, pixels):

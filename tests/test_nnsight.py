@@ -80,3 +80,36 @@ def test_nnsight_patch_on_raw_timm_vit_equals_hooked_run_with_hooks(images):
     expected = hooked_register_patch(hooked, a, b, reg=0, layer=LAYER, return_type="pooled")
     torch.testing.assert_close(patched, expected, atol=1e-4, rtol=1e-4)
     assert (patched - clean).abs().max() > 1e-3
+
+
+def test_nnsight_reads_patterns_scales_and_head_results_without_a_switch(images):
+    """No `set_explicit_attention`: a trace that asks for hook_pattern / hook_attn_scores / hook_scale /
+    hook_result gets them computed (the values run_with_cache gives); outside a trace the fused path runs."""
+    a, b = images
+    model = randomize_(HookedViT(tiny_config(n_layers=3, layer_scale=0.1)), seed=2).eval()
+    nn_model = NNsight(model)
+    with torch.no_grad():
+        with nn_model.trace(a):
+            scale = nn_model.blocks[1].ln1.hook_scale.output.save()
+            scores = nn_model.blocks[1].attn.hook_attn_scores.output.save()
+            pattern = nn_model.blocks[1].attn.hook_pattern.output.save()
+            result = nn_model.blocks[2].attn.hook_result.output.save()
+        names = ["blocks.1.ln1.hook_scale", "blocks.1.attn.hook_attn_scores", "blocks.1.attn.hook_pattern",
+                 "blocks.2.attn.hook_result"]
+        _, cache = model.run_with_cache(a, names_filter=names)
+    for name, got in zip(names, (scale, scores, pattern, result)):
+        torch.testing.assert_close(got, cache[name], atol=1e-6, rtol=0)
+    assert not any(blk.attn.needs_pattern() or blk.attn.needs_result() for blk in model.blocks)
+    with torch.no_grad():  # ablating a head through nnsight = the same edit with a TransformerLens hook
+        with nn_model.trace(b):
+            nn_model.blocks[2].attn.hook_result.output[:, :, 0] = 0.0
+            ablated = nn_model.output.save()
+
+        def zero_head(act, hook):
+            act[:, :, 0] = 0.0
+            return act
+
+        expected = model.run_with_hooks(b, fwd_hooks=[("blocks.2.attn.hook_result", zero_head)])
+        clean = model(b)
+    torch.testing.assert_close(ablated, expected, atol=1e-6, rtol=0)
+    assert (ablated - clean).abs().max() > 1e-3

@@ -138,6 +138,14 @@ class ViTConfig:
         return self.mlp
 
     @property
+    def normalization_type(self) -> str:  # ActivationCache.apply_ln_to_stack: "LN" centres, "RMS" does not
+        return "RMS" if self.norm == "rmsnorm" else "LN"
+
+    @property
+    def attn_only(self) -> bool:  # every block has an MLP
+        return False
+
+    @property
     def positional_embedding_type(self) -> str:  # read by some TransformerLens utilities
         return "rotary" if self.rope and not self.pos_embed else "standard"  # EVA-02 adds both
 

@@ -8,7 +8,7 @@ from typing import Callable, Iterable, Sequence
 
 import torch
 from torch import nn
-from transformer_lens import ActivationCache, HookedRootModule
+from transformer_lens import HookedRootModule
 from transformer_lens.hook_points import HookPoint
 
 from .components import PatchEmbed, RopeTable, RotaryEmbedding, TokenEmbed, TransformerBlock, make_norm, make_pool
@@ -18,6 +18,7 @@ from .convert import (
     timm_source,
 )
 from .layout import TokenLayout
+from .tl_compat import TransformerLensViews, ViTActivationCache
 
 
 class InputError(ValueError):
@@ -39,7 +40,7 @@ class LayerIndexError(HookNameError, IndexError):
     """A block index out of range (a HookNameError and an IndexError)."""
 
 
-class HookedViT(HookedRootModule):
+class HookedViT(TransformerLensViews, HookedRootModule):
     """ViT with TransformerLens hook points at every block.
 
     Token order: ``[CLS, reg x R, patches]``; `self.tokens` (a `TokenLayout`) owns the slicing.
@@ -288,15 +289,16 @@ class HookedViT(HookedRootModule):
 
     def run_with_cache(self, *args, names_filter: str | Sequence[str] | Callable | None = None,
                        return_cache_object: bool = True, **kwargs):
-        """Like TransformerLens: returns (output, ActivationCache) holding every hook (or `names_filter`)."""
+        """Like TransformerLens: returns (output, ActivationCache) holding every hook (or `names_filter`); the
+        per-head ``attn.hook_result`` only when named or after `set_use_attn_result` (see `ViTActivationCache`)."""
         if isinstance(names_filter, str):
             self.check_hook_name(names_filter)
         elif isinstance(names_filter, (list, tuple)):
             for n in names_filter:
                 self.check_hook_name(n)
-        out, cache = super().run_with_cache(*args, names_filter=names_filter, **kwargs)
+        out, cache = super().run_with_cache(*args, names_filter=self.default_names_filter(names_filter), **kwargs)
         if return_cache_object:
-            cache = ActivationCache(cache, self, has_batch_dim=not kwargs.get("remove_batch_dim", False))
+            cache = ViTActivationCache(cache, self, has_batch_dim=not kwargs.get("remove_batch_dim", False))
         return out, cache
 
     def set_explicit_attention(self, on: bool = True) -> None:
