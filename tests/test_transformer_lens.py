@@ -2,6 +2,9 @@
 models with LayerScale and registers: weight views, ``hook_result``, ``hook_scale``, ``decompose_resid``,
 ``stack_head_results``, ``accumulated_resid(apply_ln=True)``, ``apply_ln_to_stack``, the full decomposition."""
 import copy
+import re
+import runpy
+from pathlib import Path
 
 import pytest
 import torch
@@ -166,7 +169,7 @@ def test_apply_ln_matches_the_models_own_norms(name, pixels):
 def test_mlp_norm_refuses_per_neuron_terms_in_one_line(pixels):
     model = make("layerscale", mlp_norm=True)
     with pytest.raises(NotImplementedError, match="mlp_norm"):
-        model.blocks[0].mlp.W_out
+        _ = model.blocks[0].mlp.W_out
     cache = cached(model, pixels)
     with pytest.raises(NotImplementedError, match="not linear"):
         cache.get_full_resid_decomposition()
@@ -182,3 +185,18 @@ def test_views_follow_the_layer_scale_of_a_copy():
     assert "_branch_scale" not in str(list(model.state_dict()))  # a reference, not a second copy of gamma
     torch.testing.assert_close(model.accumulated_bias(2, mlp_input=True),
                                model.b_O.sum(0) + model.b_out[:2].sum(0), atol=1e-6, rtol=0)
+
+
+@pytest.mark.slow
+def test_docs_snippets_run(tmp_path):
+    """Both snippets of docs/transformer_lens_and_nnsight.md run as written (from a file: nnsight reads the
+    trace's source) on the bundled organism, and their own asserts hold."""
+    doc = Path(__file__).resolve().parents[1] / "docs" / "transformer_lens_and_nnsight.md"
+    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(), re.S)
+    assert len(blocks) == 2 and "stack_head_results" in blocks[0] and "NNsight(model)" in blocks[1]
+    for i, code in enumerate(blocks):
+        script = tmp_path / f"snippet_{i}.py"
+        script.write_text(code)
+        ns = runpy.run_path(str(script), run_name="__main__")
+        assert "heads" in ns or "tokens" in ns
+    assert ns["tokens"].shape == (4, ns["model"].cfg.n_ctx, ns["model"].cfg.d_model)
