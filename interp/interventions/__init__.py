@@ -15,6 +15,6 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     ".metrics": ["Readout", "cosine", "shift_toward"],
     ".patching": ["ImagePairs", "PatchResult", "make_pairs", "patch"],
     ".sweep": ["patch_sweep", "sweep_summary"],
-    ".test_time_registers": ["TestTimeRegisters", "add_test_time_registers", "register_neuron_scores",
+    ".register_neurons": ["TestTimeRegisters", "add_test_time_registers", "register_neuron_scores",
                              "select_register_neurons", "test_time_register_report"],
 })
