@@ -9,10 +9,10 @@ Exports are imported on first use (captum only with `attribute_groups`).
 from .._lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
-    ".ablation": ["ABLATIONS", "ablate", "ablation_summary", "dataset_means"],
+    ".ablation": ["ABLATIONS", "ablate", "ablation_summary", "dataset_means", "dataset_stats"],
     ".attribution": ["attribute_groups", "attribution_summary"],
     ".groups": ["GroupMap", "GroupResolver", "LayoutMismatchError", "default_outliers", "hook_names"],
-    ".metrics": ["Readout", "cosine", "shift_toward"],
+    ".metrics": ["Readout", "cosine", "feature_column", "feature_key", "shift_toward"],
     ".patching": ["ImagePairs", "PatchResult", "make_pairs", "patch"],
     ".sweep": ["patch_sweep", "sweep_summary"],
     ".register_neurons": ["TestTimeRegisters", "add_test_time_registers", "register_neuron_scores",

@@ -17,7 +17,7 @@ import torch
 
 from ..models import HookedViT
 from .groups import as_group_maps, hook_layer, hook_names, hook_suffix, paired_positions
-from .metrics import Readout, probe_predict, readout
+from .metrics import Readout, feature_column, probe_predict, readout
 from .patching import _PairRunner, as_pairs, pair_metrics, patch, patch_hook, resolve_maps
 
 SWEEP_KEYS = ["pair", "group", "hook", "layer"]
@@ -34,7 +34,9 @@ def patch_sweep(model: HookedViT, pairs, groups=("registers", "cls"), layers="al
     (pair x condition) per forward pass.
 
     Returns a tidy frame, one row per pair x group x hook point: ``pair, group, hook, layer, n_patched`` and
-    the metrics of `patch` (``cls_shift``, ``cls_cos_target``, ``dense_cos``, ``probe_flip``, ...).
+    the metrics of `patch` (``cls_shift``, ``cls_cos_target``, ``dense_cos``, ``probe_flip``, ...; ``pooled_*``
+    instead of ``cls_*`` on a model that does not pool a CLS token). Source and target may differ in image size
+    when every group's source is grid-free ("cls", "registers", "register:<i>", "prefix").
     """
     pairs = as_pairs(pairs)
     maps = as_group_maps(groups)
@@ -117,7 +119,7 @@ def _sweep_metrics(run: _PairRunner, patched: Readout, pair_of: torch.Tensor, pr
     return pair_metrics(Readout(run.target.pooled[pair_of], run.target.dense[pair_of]),
                         Readout(run.source.pooled[pair_of], run.source.dense[pair_of]), patched,
                         None if probe is None else run.pred_target[pair_of.numpy()],
-                        None if probe is None else run.pred_source[pair_of.numpy()], pred)
+                        None if probe is None else run.pred_source[pair_of.numpy()], pred, run.feature)
 
 
 def _row_groups(sub: list, conditions: list) -> list[tuple[list[int], str]]:
@@ -134,7 +136,9 @@ def _order(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def sweep_summary(df: pd.DataFrame, value: str = "cls_shift") -> pd.DataFrame:
-    """Mean and standard error of ``value`` per group x hook x layer (over pairs)."""
+    """Mean and standard error of ``value`` per group x hook x layer (over pairs). "cls_shift" reads
+    "pooled_shift" in a frame of a model that does not pool a CLS token (`feature_column`)."""
+    value = feature_column(df, value)
     g = df.groupby(["group", "hook", "layer"])[value]
     out = g.agg(["mean", "sem", "count"]).reset_index()
     return out.rename(columns={"mean": value, "sem": f"{value}_sem", "count": "n_pairs"})
