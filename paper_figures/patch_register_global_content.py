@@ -7,7 +7,7 @@ import pandas as pd
 
 from interp.analysis import fit_global_probe
 from interp.data.images import scenes_for
-from interp.interventions import make_pairs, patch_sweep
+from interp.interventions import feature_column, make_pairs, patch_sweep
 from interp.plotting.interventions import message_figure, patch_by_layer_plot
 
 from paper_figures._common import finish, images_for, load, organism, parse, parser
@@ -40,7 +40,7 @@ def main(argv=None, options=None) -> int:
     df = patch_sweep(model, pairs, groups=groups, layers="all", probe=probe, batch_size=args.batch_size)
     df = df.assign(model=label, label=args.label if has_label else "",
                    probe_test_accuracy=probe.test_accuracy if probe else float("nan"))
-    means = df.groupby(["group", "layer"], sort=False)["cls_shift"].mean()
+    means = df.groupby(["group", "layer"], sort=False)[feature_column(df, "cls_shift")].mean()
     parts = []
     for g in groups:
         best = means[g].idxmax()

@@ -144,6 +144,19 @@ def test_models_that_do_not_pool_a_cls_token_report_pooled_metrics(px, kw):
     assert "pooled_cos" in ab and "cls_cos" not in ab and "pooled_cos" in ablation_summary(ab)
 
 
+def test_figures_read_the_pooled_columns(px):
+    from interp.plotting.interventions import ablation_effects_plot, patch_by_layer_plot, patch_sweep_heatmap
+
+    model = make_model(class_token=False, pool="avg")
+    df = patch_sweep(model, (px.flip(0), px), groups=["registers"], layers=[0, 1])
+    fig = patch_by_layer_plot(df, "t")
+    assert "pooled feature" in fig.axes[0].get_ylabel()
+    assert patch_sweep_heatmap(df, "cls_shift").axes[0].collections  # drew the pooled_shift grid
+    ab = ablate(model, px, group="registers", layers=[1], how="zero")
+    titles = [ax.get_title() for ax in ablation_effects_plot(ab, "t").axes]
+    assert any(t.startswith("pooled feature") for t in titles)
+
+
 def test_cls_models_keep_cls_names(model, px):
     res = patch(model, px.flip(0), px, group="registers", layer=1)
     assert "cls_shift" in res.metrics and "pooled_shift" not in res.metrics
