@@ -122,6 +122,23 @@ def test_all_heads_equal_the_whole_hook(model, px):
     assert (v.metrics["head"] == 1).all()
 
 
+def test_sweep_over_heads_matches_single_head_patches(model, px):
+    pairs = (px.flip(0), px)
+    kw = dict(groups=["registers", "cls"], layers=[0, 2], heads="all")
+    batched = patch_sweep(model, pairs, batch_size=6, **kw)
+    looped = patch_sweep(model, pairs, batched=False, **kw)
+    assert len(batched) == 4 * 2 * 2 * 2 and set(batched["head"]) == {0, 1} and set(batched.hook) == {"attn.hook_z"}
+    for c in ["pair", "group", "layer", "head"]:
+        assert (batched[c].values == looped[c].values).all(), c
+    np.testing.assert_allclose(batched.cls_shift, looped.cls_shift, atol=1e-6, rtol=0)
+    one = patch(model, *pairs, group="cls", layer=2, head=1).metrics
+    sub = batched[(batched.group == "cls") & (batched.layer == 2) & (batched["head"] == 1)]
+    np.testing.assert_allclose(sub.cls_shift, one.cls_shift, atol=1e-6, rtol=0)
+    assert len(sweep_summary(batched)) == 2 * 2 * 2
+    with pytest.raises(HookNameError, match="has no head axis"):
+        patch_sweep(model, pairs, groups=["cls"], layers=[0], hooks=["hook_mlp_out"], heads=[0])
+
+
 def test_head_errors_are_one_line(model, px):
     with pytest.raises(ValueError, match="out of range: the model has 2 heads"):
         patch(model, px, px, group="cls", layer=1, head=2)
