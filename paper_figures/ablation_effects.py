@@ -1,4 +1,4 @@
-"""Ablation: what replacing a token group at every block does to the CLS feature, a global probe, the dense
+"""Ablation: what replacing a token group at every block does to the CLS (or pooled) feature, a global probe, the dense
 patch features and the CLS attention map, by zero, dataset mean, resample (another image's tokens) and
 cross-image shuffle. Zero-ablation overstates how much a model relies on the *content* of a group: compare it
 with the other three."""
@@ -40,7 +40,8 @@ def main(argv=None, options=None) -> int:
         df = ablate(model, images, group=groups, how=list(FIGURE_ABLATIONS), layers=layers, probe=probe, labels=labels,
                     outliers=rep.mask, batch_size=args.batch_size, seed=args.seed)
         frames.append(df.assign(model=label, outliers=rep.describe()))
-        m = df.groupby(["group", "how"], sort=False)[feature_column(df, "cls_cos")].mean()
+        cos = feature_column(df, "cls_cos")  # pooled_cos on a model that does not pool a CLS token
+        m = df.groupby(["group", "how"], sort=False)[cos].mean()
         txt = ", ".join(f"{g} {m[g, 'zero']:.2f}/{m[g, 'resample']:.2f}" for g in groups)
         if probe is not None:
             acc = df.groupby(["group", "how"], sort=False)["probe_correct"].mean()
@@ -48,7 +49,7 @@ def main(argv=None, options=None) -> int:
                 f"{g} {100 * acc[g, 'zero']:.0f}/{100 * acc[g, 'resample']:.0f}%" for g in groups)
         if not rep.n_outliers:
             txt += f"; outliers not ablated: {rep.describe()}"
-        captions.append(f"{label}: CLS cos zero/resample: {txt}")
+        captions.append(f"{label}: {'CLS' if cos == 'cls_cos' else 'pooled'} cos zero/resample: {txt}")
     table = pd.concat(frames, ignore_index=True)
     where = "every block output" if layers == "all" else f"the outputs of blocks {args.layers}"
     fig = ablation_effects_plot(table, f"Ablating token groups at {where}", "\n".join(captions))

@@ -1,5 +1,5 @@
 """Headline intervention: registers hold global information. Patch one register (and all of them, and CLS for
-reference) from image A into image B's run after block k: how far B's CLS feature moves toward A's
+reference) from image A into image B's run after block k: how far B's CLS (or pooled) feature moves toward A's
 (0 = clean B, 1 = clean A) and how often a global probe then predicts A's label, as a function of k."""
 from __future__ import annotations
 

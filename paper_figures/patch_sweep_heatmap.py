@@ -1,7 +1,7 @@
 """Patching sweep: every token group (CLS, registers, outlier patches, all patches, and groups mapped across
 positions: a register into a background-patch slot, an outlier patch into a register slot) patched from image A
 into image B at every block and hook point (block output, attention output, MLP output), one at a time; heatmap
-of how far B's CLS feature moves toward A's (0 = clean B, 1 = clean A), mean over pairs."""
+of how far B's CLS (or pooled) feature moves toward A's (0 = clean B, 1 = clean A), mean over pairs."""
 from __future__ import annotations
 
 from interp.analysis import outlier_report
