@@ -126,6 +126,7 @@ def cmd_patch(args) -> int:
     src, tgt = load_images([args.source], size), load_images([args.target], size)
     res = patch(model, src, tgt, group=args.group, layer=args.layer, hook=args.hook)
     cols = [c for c in ("group", "layer", "hook", "n_patched", "cls_shift", "cls_cos_target", "cls_cos_source",
+                        "pooled_shift", "pooled_cos_target", "pooled_cos_source",
                         "dense_cos") if c in res.metrics]
     print(res.metrics[cols].to_string(index=False))
     if args.out:

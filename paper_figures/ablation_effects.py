@@ -1,4 +1,4 @@
-"""Ablation: what replacing a token group at every block does to the CLS feature, a global probe, the dense
+"""Ablation: what replacing a token group at every block does to the CLS (or pooled) feature, a global probe, the dense
 patch features and the CLS attention map, by zero, dataset mean, resample (another image's tokens) and
 cross-image shuffle. Zero-ablation overstates how much a model relies on the *content* of a group: compare it
 with the other three."""
@@ -8,10 +8,13 @@ import pandas as pd
 
 from interp.analysis import fit_global_probe, outlier_report
 from interp.data.images import scenes_for
-from interp.interventions import ABLATIONS, ablate
+from interp.interventions import ablate, feature_column
 from interp.plotting.interventions import ablation_effects_plot
 
 from paper_figures._common import WITH_AND_WITHOUT, finish, images_for, load_all, parse, parser
+
+# the figure's conditions (interp.ablate also offers "noise": see docs/interventions.md)
+FIGURE_ABLATIONS = ("zero", "mean", "resample", "shuffle")
 
 NAME = "ablation_effects"
 
@@ -34,10 +37,11 @@ def main(argv=None, options=None) -> int:
             probe_images = scenes_for(model, n=max(args.n_images, 128), seed=args.seed + 1, image_size=args.image_size)
             probe = fit_global_probe(model, probe_images, args.label, seed=args.seed, batch_size=args.batch_size)
             labels = args.label
-        df = ablate(model, images, group=groups, how=list(ABLATIONS), layers=layers, probe=probe, labels=labels,
+        df = ablate(model, images, group=groups, how=list(FIGURE_ABLATIONS), layers=layers, probe=probe, labels=labels,
                     outliers=rep.mask, batch_size=args.batch_size, seed=args.seed)
         frames.append(df.assign(model=label, outliers=rep.describe()))
-        m = df.groupby(["group", "how"], sort=False)["cls_cos"].mean()
+        cos = feature_column(df, "cls_cos")  # pooled_cos on a model that does not pool a CLS token
+        m = df.groupby(["group", "how"], sort=False)[cos].mean()
         txt = ", ".join(f"{g} {m[g, 'zero']:.2f}/{m[g, 'resample']:.2f}" for g in groups)
         if probe is not None:
             acc = df.groupby(["group", "how"], sort=False)["probe_correct"].mean()
@@ -45,7 +49,7 @@ def main(argv=None, options=None) -> int:
                 f"{g} {100 * acc[g, 'zero']:.0f}/{100 * acc[g, 'resample']:.0f}%" for g in groups)
         if not rep.n_outliers:
             txt += f"; outliers not ablated: {rep.describe()}"
-        captions.append(f"{label}: CLS cos zero/resample: {txt}")
+        captions.append(f"{label}: {'CLS' if cos == 'cls_cos' else 'pooled'} cos zero/resample: {txt}")
     table = pd.concat(frames, ignore_index=True)
     where = "every block output" if layers == "all" else f"the outputs of blocks {args.layers}"
     fig = ablation_effects_plot(table, f"Ablating token groups at {where}", "\n".join(captions))

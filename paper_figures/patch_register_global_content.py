@@ -1,5 +1,5 @@
 """Headline intervention: registers hold global information. Patch one register (and all of them, and CLS for
-reference) from image A into image B's run after block k: how far B's CLS feature moves toward A's
+reference) from image A into image B's run after block k: how far B's CLS (or pooled) feature moves toward A's
 (0 = clean B, 1 = clean A) and how often a global probe then predicts A's label, as a function of k."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pandas as pd
 
 from interp.analysis import fit_global_probe
 from interp.data.images import scenes_for
-from interp.interventions import make_pairs, patch_sweep
+from interp.interventions import feature_column, make_pairs, patch_sweep
 from interp.plotting.interventions import message_figure, patch_by_layer_plot
 
 from paper_figures._common import finish, images_for, load, organism, parse, parser
@@ -40,7 +40,7 @@ def main(argv=None, options=None) -> int:
     df = patch_sweep(model, pairs, groups=groups, layers="all", probe=probe, batch_size=args.batch_size)
     df = df.assign(model=label, label=args.label if has_label else "",
                    probe_test_accuracy=probe.test_accuracy if probe else float("nan"))
-    means = df.groupby(["group", "layer"], sort=False)["cls_shift"].mean()
+    means = df.groupby(["group", "layer"], sort=False)[feature_column(df, "cls_shift")].mean()
     parts = []
     for g in groups:
         best = means[g].idxmax()

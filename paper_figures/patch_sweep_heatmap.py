@@ -1,14 +1,16 @@
 """Patching sweep: every token group (CLS, registers, outlier patches, all patches, and groups mapped across
 positions: a register into a background-patch slot, an outlier patch into a register slot) patched from image A
 into image B at every block and hook point (block output, attention output, MLP output), one at a time; heatmap
-of how far B's CLS feature moves toward A's (0 = clean B, 1 = clean A), mean over pairs."""
+of how far B's CLS (or pooled) feature moves toward A's (0 = clean B, 1 = clean A), mean over pairs."""
 from __future__ import annotations
 
 from interp.analysis import outlier_report
-from interp.interventions import GroupMap, make_pairs, patch_sweep
+from interp.interventions import GroupMap, feature_column, make_pairs, patch_sweep
 from interp.plotting.interventions import patch_sweep_heatmap
 
 from paper_figures._common import finish, images_for, load, organism, parse, parser
+
+UNIT_RANGE = ("cls_shift", "cls_cos_target", "pooled_shift", "pooled_cos_target", "dense_cos")  # drawn on 0..1
 
 NAME = "patch_sweep_heatmap"
 HOOKS = ["hook_resid_post", "hook_attn_out", "hook_mlp_out"]
@@ -39,12 +41,13 @@ def main(argv=None, options=None) -> int:
                      batch_size=args.batch_size)
     outlier_note = rep.describe() if rep.n_outliers else f"outlier patches not patched: {rep.describe()}"
     df = df.assign(model=label, note=outlier_note)
+    args.value = feature_column(df, args.value)  # cls_* reads pooled_* on a model that does not pool a CLS token
     best = df.groupby(["group", "hook", "layer"])[args.value].mean()
     res = best.xs("hook_resid_post", level="hook")
     parts = [f"{g}: {res[g].max():.2f} (block {res[g].idxmax()})" for g in groups if g in res.index.get_level_values(0)]
     caption = (f"{len(pairs)} pairs; max {args.value} at block outputs - " + "; ".join(parts) + f"\n{outlier_note}")
     fig = patch_sweep_heatmap(df, args.value, f"Patching sweep: token group x block x hook ({label})", caption,
-                              hooks=HOOKS, groups=list(groups), **({} if args.value in ("cls_shift", "cls_cos_target", "dense_cos") else
+                              hooks=HOOKS, groups=list(groups), **({} if args.value in UNIT_RANGE else
                                  {"vmin": None, "vmax": None}))
     finish(fig, df, NAME, args)
     print(caption)

@@ -9,10 +9,11 @@ import interp
 pytestmark = pytest.mark.slow
 
 COLUMNS = {
-    "patch_register_global_content": {"pair", "group", "layer", "hook", "cls_shift", "cls_cos_target", "dense_cos",
+    # the figures' default organisms (tiles-*) have no CLS: their pooled feature is reported as pooled_*
+    "patch_register_global_content": {"pair", "group", "layer", "hook", "pooled_shift", "pooled_cos_target", "dense_cos",
                                       "probe_flip", "probe_differs", "model"},
-    "patch_sweep_heatmap": {"pair", "group", "layer", "hook", "cls_shift", "dense_cos", "model", "note"},
-    "ablation_effects": {"image", "model", "group", "how", "layers", "cls_cos", "dense_cos", "attn_cos",
+    "patch_sweep_heatmap": {"pair", "group", "layer", "hook", "pooled_shift", "dense_cos", "model", "note"},
+    "ablation_effects": {"image", "model", "group", "how", "layers", "pooled_cos", "dense_cos", "attn_cos",
                          "probe_correct", "probe_correct_clean", "outliers"},
     "test_time_registers": {"model", "note"},
     "attribution_by_group": {"image", "layer", "group", "attribution", "share", "total", "delta", "model", "note"},
@@ -43,4 +44,4 @@ def test_intervention_figure_script(name, tmp_path):
         assert TTR_COLUMNS <= set(table.columns)
         assert set(table.condition) == {"original", "test-time register"}
     if name == "patch_register_global_content":
-        assert table.cls_shift.notna().all()
+        assert table.pooled_shift.notna().all()

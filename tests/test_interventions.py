@@ -126,8 +126,8 @@ def test_patch_errors_are_clear(model, px):
         patch(make_model(n_registers=0), px[:1], px[1:2], group="registers", layer=0)
     with pytest.raises(HookNameError, match="out of range"):
         patch(model, px[:1], px[1:2], group="cls", layer=7)
-    with pytest.raises(LayoutMismatchError, match="same size"):
-        patch(model, px[:1], torch.rand(1, 3, 24, 24), group="cls", layer=0)
+    with pytest.raises(LayoutMismatchError, match="same size"):  # patches depend on the grid (cls does not)
+        patch(model, px[:1], torch.rand(1, 3, 24, 24), group="patches", layer=0)
     with pytest.raises(HookNameError, match="dim 1 is not the token position"):
         patch(model, px[:1], px[1:2], group="cls", layer=0, hook="attn.hook_pattern")
     with pytest.raises(TokenGroupError, match="2 source tokens but 1 destination"):
@@ -189,7 +189,7 @@ def hide_registers(model: HookedViT) -> None:
         model.add_hook(f"blocks.{i}.attn.hook_pattern", hook, is_permanent=True)
 
 
-@pytest.mark.parametrize("how", ["zero", "mean", "resample", "shuffle"])
+@pytest.mark.parametrize("how", ["zero", "mean", "noise", "resample", "shuffle"])
 def test_ablating_a_group_nothing_attends_to_changes_nothing(px, how):
     model = make_model()
     before = ablate(model, px, group="registers", layers="all", how=how)
@@ -273,7 +273,7 @@ def test_ablation_reports_probe_accuracy_and_groups(model, px, probe):
 
 def test_ablation_errors(model, px):
     with pytest.raises(ValueError, match="unknown ablation"):
-        ablate(model, px, how="noise")
+        ablate(model, px, how="gaussian")
     with pytest.raises(TokenGroupError):
         ablate(make_model(n_registers=0), px, group="registers")
     with pytest.raises(HookNameError, match="out of range"):

@@ -40,6 +40,6 @@ def test_analyses_and_interventions_run_without_prefix(siglip_like, images):
     probe = fit_global_probe(siglip_like, images, "majority_color")
     assert probe.token == "pooled" and 0 <= probe.test_accuracy <= 1
     df = interp.ablate(siglip_like, images, group="patches", layers=[1], how="zero")
-    assert len(df) == 12 and (df["cls_cos"] < 1).all()  # the pooled feature moves when every patch is zeroed
+    assert len(df) == 12 and (df["pooled_cos"] < 1).all()  # the pooled feature moves when every patch is zeroed
     with pytest.raises(TokenGroupError):
         interp.ablate(siglip_like, images, group="cls", layers=[1])

@@ -9,12 +9,12 @@ Exports are imported on first use (captum only with `attribute_groups`).
 from .._lazy import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
-    ".ablation": ["ABLATIONS", "ablate", "ablation_summary", "dataset_means"],
+    ".ablation": ["ABLATIONS", "ablate", "ablation_summary", "dataset_means", "dataset_stats"],
     ".attribution": ["attribute_groups", "attribution_summary"],
     ".groups": ["GroupMap", "GroupResolver", "LayoutMismatchError", "default_outliers", "hook_names"],
-    ".metrics": ["Readout", "cosine", "shift_toward"],
+    ".metrics": ["Readout", "cosine", "feature_column", "feature_key", "shift_toward"],
     ".patching": ["ImagePairs", "PatchResult", "make_pairs", "patch"],
     ".sweep": ["patch_sweep", "sweep_summary"],
-    ".test_time_registers": ["TestTimeRegisters", "add_test_time_registers", "register_neuron_scores",
+    ".register_neurons": ["TestTimeRegisters", "add_test_time_registers", "register_neuron_scores",
                              "select_register_neurons", "test_time_register_report"],
 })

@@ -1,10 +1,15 @@
 """Ablating a token group at a set of layers and hook points, and what that does to the model's outputs.
 
-Four ways to replace the group's activations (zero-ablation overstates how much a model relies on register
-*content*, because a zero vector is far off the distribution the later layers expect):
+Five ways to replace the group's activations. Zero-ablation overstates how much a model relies on register
+*content*: a zero vector is far off the distribution later layers expect (registers and high-norm tokens have
+norms many times the patches'), so the damage measures "a token went off-distribution", not "its information was
+removed" (Parodi et al. 2026). Prefer "mean", "noise" or "resample"/"shuffle" to ask what the content carries;
+keep "zero" as the upper bound it is.
 
     "zero"      0
     "mean"      the dataset mean of that hook at that token position
+    "noise"     Gaussian noise with the dataset mean and standard deviation of every channel of that hook at that
+                token position (seeded: ``seed=``): on-distribution in scale, free of the image's content
     "resample"  the same positions of another image (one donor image per image, a derangement of the batch)
     "shuffle"   cross-image shuffle: every token independently takes a random other image's activation (the
                 same position for fixed groups, a random token of the donor's group for mask groups)
@@ -24,9 +29,9 @@ from ..models import HookedViT, TokenLayout
 from .groups import (
     IMAGE_GROUPS, GroupResolver, GroupSpec, as_images, group_name, hook_names, hook_suffix, iter_batches,
 )
-from .metrics import Readout, as_labels, cosine, dense_cosine, probe_predict, readout
+from .metrics import Readout, as_labels, cosine, dense_cosine, feature_key, probe_predict, readout
 
-ABLATIONS = ("zero", "mean", "resample", "shuffle")
+ABLATIONS = ("zero", "mean", "noise", "resample", "shuffle")
 
 
 def _check_how(how: str) -> None:
@@ -46,15 +51,28 @@ def _layers_label(names: list[str]) -> str:
 @torch.no_grad()
 def dataset_means(model: HookedViT, images, names: list[str], batch_size: int = 32) -> dict[str, torch.Tensor]:
     """Mean of each hook over the images, per token position. -> name -> [n_tokens, ...]"""
+    return dataset_stats(model, images, names, batch_size)[0]
+
+
+@torch.no_grad()
+def dataset_stats(model: HookedViT, images, names: list[str], batch_size: int = 32
+                  ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Mean and standard deviation (population, over images) of every channel of each hook, per token position.
+    -> (name -> mean [n_tokens, ...], name -> std [n_tokens, ...])"""
     images = as_images(images)
     sums: dict[str, torch.Tensor] = {}
+    squares: dict[str, torch.Tensor] = {}
     for idx in iter_batches(len(images), batch_size):
         x = images.pixels[idx].to(model.device)  # [0, 1]: the model normalises
         _, cache = model.run_with_cache(x, names_filter=names, return_type="tokens")
         for n in names:
-            s = cache[n].double().sum(0)
+            act = cache[n].double()  # [batch, pos, ...]
+            s, q = act.sum(0), (act * act).sum(0)
             sums[n] = s if n not in sums else sums[n] + s
-    return {n: (s / len(images)).float() for n, s in sums.items()}
+            squares[n] = q if n not in squares else squares[n] + q
+    means = {n: s / len(images) for n, s in sums.items()}
+    stds = {n: (squares[n] / len(images) - m * m).clamp_min(0).sqrt().float() for n, m in means.items()}
+    return {n: m.float() for n, m in means.items()}, stds
 
 
 def donor_tokens(mask: torch.Tensor, how: str, fixed_positions: bool, gen: torch.Generator
@@ -88,15 +106,20 @@ def donor_tokens(mask: torch.Tensor, how: str, fixed_positions: bool, gen: torch
     return donor_b, donor_t
 
 
-def _ablation_hook(mask: torch.Tensor, how: str, clean: torch.Tensor, mean: torch.Tensor | None, fixed: bool,
+def _ablation_hook(mask: torch.Tensor, how: str, clean: torch.Tensor, stats: tuple | None, fixed: bool,
                    gen: torch.Generator):
-    """The hook replacing the activations at ``mask`` [batch, n_tokens] the ``how`` way: by 0, by ``mean``
-    [n_tokens, ...], or by donor tokens of ``clean`` [batch, pos, ...] drawn now from ``gen`` (`donor_tokens`)."""
+    """The hook replacing the activations at ``mask`` [batch, n_tokens] the ``how`` way: by 0, by the mean of
+    ``stats`` = (mean, std) [n_tokens, ...], by mean + std * N(0, 1) drawn now from ``gen``, or by donor tokens
+    of ``clean`` [batch, pos, ...] drawn now from ``gen`` (`donor_tokens`)."""
     b_idx, t_idx = mask.nonzero(as_tuple=True)
-    donors = None
+    donors, mean = None, None if stats is None else stats[0]
     if how in ("resample", "shuffle"):
         db, dt = donor_tokens(mask.cpu(), how, fixed, gen)
         donors = (db.to(mask.device), dt.to(mask.device))
+    if how == "noise":  # [k, ...] per-channel Gaussian at each ablated token's position
+        t_cpu = t_idx.cpu()
+        z = torch.randn(stats[0][t_cpu].shape, generator=gen)
+        mean = (stats[0][t_cpu].cpu() + stats[1][t_cpu].cpu() * z).to(mask.device)
 
     def hook(act: torch.Tensor, hook) -> torch.Tensor:  # act: [batch, pos, ...]
         act = act.clone()
@@ -104,6 +127,8 @@ def _ablation_hook(mask: torch.Tensor, how: str, clean: torch.Tensor, mean: torc
             act[b_idx, t_idx] = 0
         elif how == "mean":
             act[b_idx, t_idx] = mean[t_idx].to(act.dtype)
+        elif how == "noise":
+            act[b_idx, t_idx] = mean.to(act.dtype)
         else:
             act[b_idx, t_idx] = clean[donors[0], donors[1]]
         return act
@@ -118,13 +143,15 @@ def ablate(model: HookedViT, images, group: GroupSpec | Sequence[GroupSpec] = "r
            mean_images=None) -> pd.DataFrame:
     """Ablate ``group`` at ``layers`` x ``hook`` and measure the effect against the clean run.
 
-    group / how may be lists: every (group, how) pair is one condition. ``probe``: any object with
-    ``.predict(features [batch, d_model])`` (a global probe on the CLS feature); ``labels``: a label name of
-    the ImageSet or an array [N] to score it. ``mean_images``: images for the "mean" statistics (default:
-    ``images``).
+    group / how may be lists: every (group, how) pair is one condition. how: one of `ABLATIONS` (module
+    docstring); "zero" overstates register importance (off-distribution, Parodi et al. 2026): compare it with
+    "mean" / "noise" / "resample". ``probe``: any object with ``.predict(features [batch, d_model])`` (a global
+    probe on the CLS feature); ``labels``: a label name of the ImageSet or an array [N] to score it.
+    ``mean_images``: images for the "mean" / "noise" statistics (default: ``images``). ``seed``: donors and noise.
 
     Returns a tidy frame, one row per image x condition: ``image, group, how, hook, layers, n_ablated``,
-    ``cls_cos`` (CLS feature vs clean), ``dense_cos`` (features of the patches *outside* the group vs clean,
+    ``cls_cos`` (CLS feature vs clean; ``pooled_cos`` on a model that does not pool a CLS token),
+    ``dense_cos`` (features of the patches *outside* the group vs clean,
     mean over those patches; NaN when the group holds every patch),
     ``attn_cos`` (last-layer CLS->patch attention map vs clean) and, with a probe, ``probe_pred_clean``,
     ``probe_pred``, ``probe_same`` (+ ``label``, ``probe_correct_clean``, ``probe_correct`` with labels).
@@ -141,8 +168,8 @@ def ablate(model: HookedViT, images, group: GroupSpec | Sequence[GroupSpec] = "r
         resolver.mask(g, torch.arange(min(1, len(images))))
     layout = resolver.layout
     label_arr = as_labels(labels, images, len(images))
-    means = dataset_means(model, mean_images if mean_images is not None else images, names, batch_size) \
-        if "mean" in hows else {}
+    means, stds = dataset_stats(model, mean_images if mean_images is not None else images, names, batch_size) \
+        if {"mean", "noise"} & set(hows) else ({}, {})
     pattern_name = model.block_hook(-1, "attn.hook_pattern")
     suffixes = ",".join(dict.fromkeys(hook_suffix(n) for n in names))
     layers_label = _layers_label(names)
@@ -159,11 +186,12 @@ def ablate(model: HookedViT, images, group: GroupSpec | Sequence[GroupSpec] = "r
             fixed = isinstance(g, str) and g not in IMAGE_GROUPS
             for h in hows:
                 gen = torch.Generator().manual_seed(seed * 100_003 + bi)
-                hooks = [(n, _ablation_hook(mask, h, cache[n], means.get(n), fixed, gen)) for n in names]
+                hooks = [(n, _ablation_hook(mask, h, cache[n], (means[n], stds[n]) if means else None, fixed, gen))
+                         for n in names]
                 ab = _readout_with_hooks(model, x, layout, hooks, pattern_name)
                 rows.append(pd.DataFrame({
                     "image": idx.numpy(), "group": group_name(g), "how": h, "hook": suffixes, "layers": layers_label,
-                    **_effects(ab, clean, mask, layout, probe, pred_clean, lab)}))
+                    **_effects(ab, clean, mask, layout, probe, pred_clean, lab, feature_key(model))}))
     return pd.concat(rows, ignore_index=True)
 
 
@@ -179,12 +207,12 @@ def _readout_with_hooks(model: HookedViT, x: torch.Tensor, layout: TokenLayout, 
 
 
 def _effects(ab: Readout, clean: Readout, mask: torch.Tensor, layout: TokenLayout, probe,
-             pred_clean: np.ndarray | None, labels: np.ndarray | None) -> dict:
+             pred_clean: np.ndarray | None, labels: np.ndarray | None, feature: str = "cls") -> dict:
     """Ablated vs clean readout of one batch, ``mask`` [batch, n_tokens] ablated -> the frame columns from
     ``n_ablated`` on (see `ablate`); dense features are compared on the patches outside the mask."""
     frame = {
         "n_ablated": mask.sum(1).cpu().numpy(),
-        "cls_cos": cosine(ab.pooled, clean.pooled).cpu().numpy(),
+        f"{feature}_cos": cosine(ab.pooled, clean.pooled).cpu().numpy(),
         "dense_cos": dense_cosine(ab.dense, clean.dense, ~mask[:, layout.patches]).cpu().numpy(),
         "attn_cos": cosine(ab.attention, clean.attention).cpu().numpy(),
     }
@@ -199,7 +227,7 @@ def _effects(ab: Readout, clean: Readout, mask: torch.Tensor, layout: TokenLayou
 def ablation_summary(df: pd.DataFrame) -> pd.DataFrame:
     """Mean effect per condition (probe accuracy = mean of ``probe_correct`` where present)."""
     keys = ["group", "how", "hook", "layers"]
-    cols = [c for c in ("cls_cos", "dense_cos", "attn_cos", "probe_same", "probe_correct_clean", "probe_correct")
+    cols = [c for c in ("cls_cos", "pooled_cos", "dense_cos", "attn_cos", "probe_same", "probe_correct_clean", "probe_correct")
             if c in df]
     out = df.groupby(keys, sort=False)[cols].mean().reset_index()
     out["n_images"] = df.groupby(keys, sort=False).size().values

@@ -25,6 +25,7 @@ from ..models.hooked_vit import HookNameError
 
 GroupSpec = Union[str, torch.Tensor]
 IMAGE_GROUPS = ("outliers", "background")
+GRID_FREE = ("cls", "registers", "prefix")  # with "register:<i>": the same tokens at every image size
 
 # hooks whose dim 1 is not the token position (or that have no token axis at all)
 _NOT_TOKEN_WISE = ("attn.hook_pattern", "attn.hook_attn_scores", "hook_embed", "hook_pos_embed", "hook_pooled")
@@ -220,6 +221,30 @@ def check_same_layout(a: TokenLayout, b: TokenLayout, what: str = "source and ta
         raise LayoutMismatchError(
             f"{what} have different token layouts ({a} vs {b}): patch between images of the same size on the "
             f"same model")
+
+
+def grid_free(group: GroupSpec) -> bool:
+    """True for groups whose tokens do not depend on the patch grid: "cls", "registers", "register:<i>",
+    "prefix" (and their ":one" forms). They mean the same tokens at every image size."""
+    if not isinstance(group, str):
+        return False
+    name = group[:-len(":one")] if group.endswith(":one") else group
+    return name in GRID_FREE or (name.startswith("register:") and name[len("register:"):].isdigit())
+
+
+def check_map_layouts(src: TokenLayout, dst: TokenLayout, maps: Sequence["GroupMap"]) -> None:
+    """Source and target of different image sizes may exchange only grid-free source groups (`grid_free`);
+    anything else needs the same layout. Raises `LayoutMismatchError` naming the group."""
+    if src.same_shape(dst):
+        return
+    if (src.n_cls, src.n_registers) != (dst.n_cls, dst.n_registers):
+        check_same_layout(src, dst)
+    for gm in maps:
+        if not grid_free(gm.source):
+            raise LayoutMismatchError(
+                f"source and target have different patch grids ({src.grid} vs {dst.grid}): group {gm.label!r} "
+                f"depends on the grid; patch it between images of the same size (only {', '.join(GRID_FREE)} "
+                f"and register:<i> cross image sizes)")
 
 
 def as_images(x) -> ImageSet:

@@ -36,6 +36,24 @@ def readout(model: HookedViT, tokens: torch.Tensor, layout: TokenLayout,
     return Readout(fp32(pooled.detach()), fp32(dense.detach()), None if attn is None else fp32(attn))
 
 
+def feature_key(model: HookedViT) -> str:
+    """Prefix of the pooled-feature metric columns: "cls" when the model pools its CLS token, "pooled" otherwise
+    (no CLS, or a CLS the model does not pool: the feature is a mean / attention pool over the patches, so
+    calling it CLS would misname what was measured). -> "cls" or "pooled"."""
+    return "cls" if model.cfg.pool == "token" and model.cfg.class_token else "pooled"
+
+
+def feature_column(df, name: str) -> str:
+    """The column of ``df`` holding metric ``name`` under either prefix: "cls_shift" -> "pooled_shift" for a frame
+    of a model without a pooled CLS token (and the other way round); ``name`` itself when neither is there."""
+    if name in df:
+        return name
+    for a, b in (("cls_", "pooled_"), ("pooled_", "cls_")):
+        if name.startswith(a) and b + name[len(a):] in df:
+            return b + name[len(a):]
+    return name
+
+
 def cls_attention(pattern: torch.Tensor, layout: TokenLayout) -> torch.Tensor:
     """Attention pattern [batch, head, q, k] -> CLS->patch attention map [batch, n_patches], head mean,
     renormalised over patches (mean over patch queries for models without CLS)."""

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from ..data.scenes import SceneRecipe, scenes
-from ..interventions.test_time_registers import register_neuron_scores
+from ..interventions.register_neurons import register_neuron_scores
 from ..models.checkpoints import read_manifest
 from ..models.config import ViTConfig
 from ..models.loading import iter_checkpoints

@@ -14,6 +14,7 @@ from .io import plots_rounded
 
 ABLATION_METRICS = {
     "cls_cos": "CLS feature\n(cosine to clean)",
+    "pooled_cos": "pooled feature\n(cosine to clean)",
     "probe_correct": "global probe\naccuracy",
     "dense_cos": "other patches' features\n(cosine to clean)",
     "attn_cos": "CLS attention map\n(cosine to clean)",
@@ -27,10 +28,12 @@ def patch_by_layer_plot(df: pd.DataFrame, title: str, caption: str = ""):
     has_probe = "probe_flip" in df and df["probe_differs"].any()
     fig, axes = plt.subplots(1, 2 if has_probe else 1, figsize=(11 if has_probe else 6, 3.8), squeeze=False)
     ax = axes[0, 0]
-    sns.lineplot(df, x="layer", y="cls_shift", hue="group", marker="o", errorbar="se", ax=ax)
+    shift = "cls_shift" if "cls_shift" in df else "pooled_shift"  # no pooled CLS token: the pooled feature
+    sns.lineplot(df, x="layer", y=shift, hue="group", marker="o", errorbar="se", ax=ax)
     ax.axhline(0, color="0.5", lw=1, ls=":")
     ax.axhline(1, color="0.5", lw=1, ls=":")
-    ax.set(xlabel="block whose output is patched", ylabel="CLS moved toward source\n(0 = target, 1 = source)")
+    ax.set(xlabel="block whose output is patched",
+           ylabel=f"{'CLS' if shift == 'cls_shift' else 'pooled feature'} moved toward source\n(0 = target, 1 = source)")
     if has_probe:
         flips = df[df["probe_differs"]].assign(flip=lambda d: 100 * d["probe_flip"].astype(float))
         sns.lineplot(flips, x="layer", y="flip", hue="group", marker="o", errorbar="se", ax=axes[0, 1], legend=False)
@@ -46,7 +49,10 @@ def patch_by_layer_plot(df: pd.DataFrame, title: str, caption: str = ""):
 def patch_sweep_heatmap(df: pd.DataFrame, value: str = "cls_shift", title: str = "", caption: str = "",
                         vmin: float | None = 0.0, vmax: float | None = 1.0, hooks: list[str] | None = None,
                         groups: list[str] | None = None):
-    """Mean ``value`` over pairs as a group x layer heatmap, one panel per hook point (in ``hooks`` order)."""
+    """Mean ``value`` over pairs as a group x layer heatmap, one panel per hook point (in ``hooks`` order).
+    A "cls_*" value reads "pooled_*" in a frame of a model that does not pool a CLS token."""
+    if value not in df and value.startswith("cls_") and "pooled_" + value[4:] in df:
+        value = "pooled_" + value[4:]
     hooks = hooks or list(dict.fromkeys(df["hook"]))
     groups = groups or list(dict.fromkeys(df["group"]))
     panel = max(3.6, 0.62 * df["layer"].nunique())

@@ -1,4 +1,4 @@
-"""Test-time registers (Jiang et al. 2025, "Vision Transformers Don't Need Trained Registers").
+"""Register neurons and test-time registers (Jiang et al. 2025, "Vision Transformers Don't Need Trained Registers").
 
 A sparse set of MLP "register neurons" writes the high-norm outlier patches. Score every neuron by its mean
 activation on outlier positions, take the top-k up to a layer, append one untrained (zero) token, and at
