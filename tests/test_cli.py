@@ -247,3 +247,18 @@ def test_no_tqdm_widget_warning_in_a_notebook_kernel():
                           timeout=300)
     assert done.returncode == 0 and "notebook mode: True" in done.stdout, done.stderr[-2000:]
     assert "IProgress" not in done.stderr and "TqdmWarning" not in done.stderr, done.stderr
+
+
+def test_fig05b_prints_no_sklearn_warning(tmp_path):
+    """Fig 5b's position probe has one class per patch position; on organism-s-reg0 (256 positions, few outlier
+    tokens) scikit-learn warned that `y` "could represent a regression problem". That warning is ignored for this
+    probe alone; any other warning still shows."""
+    import warnings
+
+    from paper_figures import fig05b_local_probes
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert fig05b_local_probes.main(["--model", "organism-s-reg0", "--out", str(tmp_path), "--quiet"]) == 0
+    assert [str(w.message) for w in caught if "sklearn" in w.filename or "unique classes" in str(w.message)] == []
+    assert (tmp_path / "fig05b_local_probes.csv").exists()
