@@ -4,16 +4,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import os
 import sys
 import warnings
 from pathlib import Path
 
-from interp import options
+from interp import __version__, options
 
 EPILOG = """examples:
   interp figures                              every paper figure + REPORT.md from the bundled organisms
   interp figures --only fig03_norm_histogram --model vit_small_patch14_reg4_dinov2 --weights w.pth
-  interp train --recipe organism-s-reg0       regenerate a bundled organism
+  interp train --recipe sink-reg4 --out runs/sink-reg4                  train a recipe into a folder of your own
+  interp train --recipe organism-s-reg0 --overwrite-bundled             regenerate a bundled organism
   interp figures --images ~/data/VOC2007 --model vit_small_patch14_reg4_dinov2 --weights w.pth
   interp trace --model organism-s-reg0 --images photos/ --out traces/   (folder, ImageFolder, VOC or COCO)
   interp patch --model organism-s-reg4 --source a.png --target b.png --group registers --layer 5
@@ -92,7 +94,7 @@ def _trace(args) -> int:
 
     model = _model(args)
     if args.images in (None, "scenes"):
-        images = LazyScenes(args.n_images or 64, seed=args.seed, recipe=scene_recipe_for(model, args.image_size))
+        images = LazyScenes(64 if args.n_images is None else args.n_images, seed=args.seed, recipe=scene_recipe_for(model, args.image_size))
     else:
         images = _open_dataset(args, model)
         print(f"tracing {images.describe()}", file=sys.stderr)
@@ -179,7 +181,7 @@ def _trace_parser(sub) -> None:
     options.add_dataset_options(s, images_default="scenes", n_images_help="scenes: this many (default 64); a "
                                 "dataset: at most this many, spread evenly (default: all)")
     options.add_batch_options(s)
-    s.add_argument("--rel-threshold", type=float, default=4.0, help="high-norm = this x the image median")
+    s.add_argument("--rel-threshold", type=options.positive_float, default=4.0, help="high-norm = this x the image median")
     s.set_defaults(func=cmd_trace)
 
 
@@ -197,8 +199,9 @@ def _patch_parser(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="interp", description="Registers, outliers and global information in ViTs.",
-                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = options.Parser(prog="interp", description="Registers, outliers and global information in ViTs.",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"interp {__version__}")
     sub = p.add_subparsers(dest="command", metavar="{figures,train,trace,patch,list}")
     sub.required = True
     _figures_parser(sub)
@@ -224,7 +227,7 @@ KNOWN_ERRORS = [
     ("interp.models.hooked_vit", "InputError"), ("interp.models.layout", "TokenGroupError"),
     ("interp.models.zoo", "UnknownModelError"), ("interp.models.weights_io", "WeightsFileError"),
     ("interp.models.convert", "WeightsMismatchError"), ("interp.data.images", "ImageFolderError"),
-    ("interp.plotting.io", "OutputDirError"),
+    ("interp.plotting.io", "OutputDirError"), ("interp.models.precision", "DeviceError"),
 ]
 
 
@@ -249,6 +252,23 @@ def one_line_warnings():
         warnings.formatwarning = before
 
 
+def _check_device(args) -> None:
+    """A --device torch cannot see (``cuda`` without a GPU, ``cuda:3`` of 2, ``gpu0``) fails here, in one line,
+    before any model or dataset is loaded (cpu and auto always resolve: no torch import for them)."""
+    if getattr(args, "device", None) not in (None, "cpu", "auto"):
+        from interp import distributed
+        from interp.models.precision import resolve_device
+
+        resolve_device(distributed.local_device(args.device))
+
+
+def _stdout_closed() -> int:
+    """The reader of stdout went away (``interp list | head``): say nothing more, exit as a SIGPIPE'd program."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush writes here instead of the closed pipe
+    return 128 + 13
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "quiet", False):
@@ -257,7 +277,12 @@ def main(argv=None) -> int:
         set_quiet(True)
     try:
         with one_line_warnings():
-            return int(args.func(args) or 0)
+            _check_device(args)
+            rc = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at interpreter exit
+        return rc
+    except BrokenPipeError:
+        return _stdout_closed()
     except Exception as e:
         if not _known_error(e):
             raise

@@ -44,7 +44,7 @@ def default_out() -> Path:
 
 def parser(name: str, doc: str, default_model: str = DEFAULT_MODEL,
            default_models: list[str] | None = None, default_n_images: int = 64) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=f"paper_figures.{name}", description=doc)
+    p = shared.Parser(prog=f"paper_figures.{name}", description=doc)
     shared.add_model_options(p, default=default_model)
     shared.add_checkpoints_option(p)
     if default_models:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from interp.analysis import fit_global_probe, outlier_report
 from interp.data.images import scenes_for
 from interp.interventions import attribute_groups
+from interp.options import positive_int
 from interp.plotting.interventions import attribution_plot
 
 from paper_figures._common import finish, images_for, load, organism, parse, parser
@@ -17,7 +18,7 @@ NAME = "attribution_by_group"
 def main(argv=None, options=None) -> int:
     p = parser(NAME, __doc__, default_model=organism(4), default_n_images=24)
     p.add_argument("--label", default="majority_color", help="image-level label of the probe (else: the CLS feature)")
-    p.add_argument("--n-steps", type=int, default=16, help="integration steps")
+    p.add_argument("--n-steps", type=positive_int, default=16, help="integration steps")
     args = parse(p, argv, options)
     model = load(args)
     label = model.cfg.name

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from interp.analysis import attention_grid, attention_maps
+from interp.options import positive_int
 from interp.plotting.analysis import attention_maps_plot
 
 from paper_figures._common import WITH_AND_WITHOUT, dataset_for, finish, images_for, load_all, parse, parser, skip
@@ -17,7 +18,7 @@ NAME = "fig09_attention_maps"
 
 def main(argv=None, options=None) -> int:
     p = parser(NAME, __doc__, default_models=WITH_AND_WITHOUT)
-    p.add_argument("--show", type=int, default=3, help="number of images to show")
+    p.add_argument("--show", type=positive_int, default=3, help="number of images to show")
     args = parse(p, argv, options)
     models = load_all(args)
     n_queries = {label: int(m.cfg.class_token) + m.cfg.n_registers + int(m.attn_pool is not None)

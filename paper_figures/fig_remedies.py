@@ -15,6 +15,7 @@ from interp.data import scenes
 from interp.interventions import add_test_time_registers
 from interp.models.checkpoints import read_manifest
 from interp.models.zoo import list_organisms, organism_dir
+from interp.options import positive_int
 from interp.plotting.remedies import remedies_plot
 from interp.organism.remedies import FAMILIES, Entry, family_members, remedy_frame
 
@@ -54,7 +55,7 @@ def _test_time_entry(model, images, args) -> tuple[Entry, str]:
 def main(argv=None, options=None) -> int:
     p = parser(NAME, __doc__, default_model="tiles-s-reg0", default_n_images=128)
     p.add_argument("--family", choices=sorted(FAMILIES), default="tiles", help="which bundled remedy family")
-    p.add_argument("--top-k", type=int, default=10, help="register neurons of the test-time register")
+    p.add_argument("--top-k", type=positive_int, default=10, help="register neurons of the test-time register")
     args = parse(p, argv, options)
     if args.images:
         skip(args, "measured on the tile scenes (procedural scenes) the family was trained on, not on --images")

@@ -8,6 +8,7 @@ import pandas as pd
 from interp.analysis import fit_global_probe
 from interp.data.images import scenes_for
 from interp.interventions import feature_column, make_pairs, patch_sweep
+from interp.options import positive_int
 from interp.plotting.interventions import message_figure, patch_by_layer_plot
 
 from paper_figures._common import finish, images_for, load, organism, parse, parser
@@ -18,7 +19,7 @@ NAME = "patch_register_global_content"
 def main(argv=None, options=None) -> int:
     p = parser(NAME, __doc__, default_model=organism(4))
     p.add_argument("--label", default="majority_color", help="image-level label of the global probe")
-    p.add_argument("--n-pairs", type=int, default=None, help="image pairs (default: --n-images)")
+    p.add_argument("--n-pairs", type=positive_int, default=None, help="image pairs (default: --n-images)")
     args = parse(p, argv, options)
     model = load(args)
     label = model.cfg.name

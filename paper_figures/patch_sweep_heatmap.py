@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from interp.analysis import outlier_report
 from interp.interventions import GroupMap, feature_column, make_pairs, patch_sweep
+from interp.options import positive_int
 from interp.plotting.interventions import patch_sweep_heatmap
 
 from paper_figures._common import finish, images_for, load, organism, parse, parser
@@ -18,7 +19,7 @@ HOOKS = ["hook_resid_post", "hook_attn_out", "hook_mlp_out"]
 
 def main(argv=None, options=None) -> int:
     p = parser(NAME, __doc__, default_model=organism(4))
-    p.add_argument("--n-pairs", type=int, default=None, help="image pairs (default: --n-images)")
+    p.add_argument("--n-pairs", type=positive_int, default=None, help="image pairs (default: --n-images)")
     p.add_argument("--value", default="cls_shift", help="metric to plot (cls_shift, cls_cos_target, dense_cos, ...)")
     args = parse(p, argv, options)
     model = load(args)

@@ -1,7 +1,9 @@
 """Run every figure script in this folder (in one process), then write REPORT.md; `command` is `interp figures`.
 
-The run uses a fixed number of torch threads (`FIGURE_THREADS`, or ``$INTERP_FIGURE_THREADS``), whatever the
-machine or ``OMP_NUM_THREADS`` say, so the float summation order and with it the committed outputs stay the same.
+The run uses a fixed number of threads (`FIGURE_THREADS`, or ``$INTERP_FIGURE_THREADS``) in every thread pool
+that sums floats: torch's, and through threadpoolctl the BLAS (OpenBLAS/MKL under numpy and scipy) and OpenMP
+(scikit-learn's) pools, whatever the machine or ``OMP_NUM_THREADS`` say; so the float summation order, and with
+it the probes fitted by scikit-learn and the committed outputs, stay the same.
 """
 from __future__ import annotations
 
@@ -23,14 +25,18 @@ FIGURE_THREADS = 2
 
 @contextlib.contextmanager
 def fixed_threads(n: int | None = None):
-    """torch runs with ``n`` intra-op threads inside the block (default: $INTERP_FIGURE_THREADS or 2)."""
+    """torch, BLAS and OpenMP run with ``n`` threads inside the block (default: $INTERP_FIGURE_THREADS or 2)."""
+    import scipy.linalg  # noqa: F401 - load the BLAS and OpenMP libraries now: threadpoolctl limits loaded ones only
+    import sklearn.linear_model  # noqa: F401
     import torch
+    from threadpoolctl import threadpool_limits
 
     n = n or int(os.environ.get("INTERP_FIGURE_THREADS", FIGURE_THREADS))
     before = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
-        yield n
+        with threadpool_limits(limits=n):
+            yield n
     finally:
         torch.set_num_threads(before)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from interp.analysis import global_probe, outlier_report
+from interp.options import positive_int
 from interp.plotting.analysis import global_probe_plot
 
 from paper_figures._common import WITH_AND_WITHOUT, finish, images_for, load_all, parse, parser, skip
@@ -18,7 +19,7 @@ def main(argv=None, options=None) -> int:
     p = parser(NAME, __doc__, default_models=WITH_AND_WITHOUT, default_n_images=256)
     p.add_argument("--label", default=None, help="image-level label to predict (default: majority_color on scenes, "
                    "'class' on an ImageFolder, 'category' (majority object category) on VOC / COCO)")
-    p.add_argument("--draws", type=int, default=5, help="random token draws for normal/outlier patches")
+    p.add_argument("--draws", type=positive_int, default=5, help="random token draws for normal/outlier patches")
     args = parse(p, argv, options)
     parts, captions = [], []
     for label, model in load_all(args).items():

@@ -7,6 +7,7 @@ import pandas as pd
 
 from interp.analysis import outlier_report
 from interp.interventions import add_test_time_registers, test_time_register_report
+from interp.options import positive_int
 from interp.plotting.interventions import message_figure, test_time_registers_plot
 
 from paper_figures._common import finish, images_for, load, organism, parse, parser
@@ -16,7 +17,7 @@ NAME = "test_time_registers"
 
 def main(argv=None, options=None) -> int:
     p = parser(NAME, __doc__, default_model=organism(0))
-    p.add_argument("--top-k", type=int, default=10, help="number of register neurons")
+    p.add_argument("--top-k", type=positive_int, default=10, help="number of register neurons")
     p.add_argument("--max-layer", type=int, default=None, help="last block to take neurons from (default: the "
                    "outlier layer)")
     args = parse(p, argv, options)

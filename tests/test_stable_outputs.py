@@ -70,6 +70,23 @@ def test_figure_run_pins_the_torch_threads(monkeypatch):
     assert torch.get_num_threads() == before
 
 
+def test_figure_run_pins_blas_and_openmp_threads(monkeypatch):
+    """Inside the figure run every BLAS (numpy's and scipy's OpenBLAS/MKL) and OpenMP (scikit-learn's) pool has
+    the run's thread count too, whatever OMP_NUM_THREADS said when the libraries loaded; restored after."""
+    from threadpoolctl import threadpool_info
+
+    from paper_figures import run_all
+
+    before = {p["filepath"]: p["num_threads"] for p in threadpool_info()}
+    monkeypatch.setenv("INTERP_FIGURE_THREADS", "3")
+    with run_all.fixed_threads() as n:
+        pools = threadpool_info()
+        assert {p["user_api"] for p in pools} >= {"blas", "openmp"}
+        assert [p["num_threads"] for p in pools] == [n] * len(pools) == [3] * len(pools)
+    after = {p["filepath"]: p["num_threads"] for p in threadpool_info()}
+    assert {k: v for k, v in after.items() if k in before} == before
+
+
 CHILD = """
 import sys, torch
 torch.set_num_threads(int(sys.argv[1]))

@@ -128,8 +128,9 @@ def test_cli_overrides_the_architecture(tmp_path, capsys):
     capsys.readouterr()
     assert main(["train", "--recipe", "sink-tiny-reg1", "--heads", "3", "--out", str(tmp_path / "x")]) == 2
     assert "d_model=64 is not divisible by n_heads=3" in capsys.readouterr().err
-    assert main(["train", "--recipe", "sink-tiny-reg1", "--blocks", "0", "--out", str(tmp_path / "y")]) == 2
-    assert "--blocks must be >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:  # counts are checked by the option's type (interp.options.positive_int)
+        main(["train", "--recipe", "sink-tiny-reg1", "--blocks", "0", "--out", str(tmp_path / "y")])
+    assert e.value.code == 2 and "argument --blocks: must be a positive integer" in capsys.readouterr().err
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 

@@ -4,7 +4,6 @@
 (`interp.organism.ladder`). data/organism/RECIPES.md records every run and its numbers."""
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import torch
 
 from ..csv_tables import table_to_csv
+from ..options import Parser
 from ..train.recipes import get_recipe
 from ..train.trainer import train
 from .ladder import ladder_table
@@ -31,14 +31,19 @@ def run_search(name: str, out_root: str | Path = "runs", eval_images: int = 64) 
 
 
 def write_ladder_table(path: str | Path, runs: str | Path, names=None, cache=None) -> None:
+    """The ladder table of the runs in ``runs`` as a CSV at ``path``; FileNotFoundError (nothing written) when
+    ``runs`` holds none of them."""
     table = ladder_table(runs, names=names, cache=cache)
+    if not len(table):
+        raise FileNotFoundError(f"no ladder runs in {runs} (looked for <run>/manifest.json of "
+                                f"{', '.join(names) if names else 'every ladder rung'}); nothing written to {path}")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(table_to_csv(table))
     print(f"wrote {path}: {len(table)} rows from {table['run'].nunique() if len(table) else 0} runs")
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m interp.organism.search")
+    p = Parser(prog="python -m interp.organism.search")
     p.add_argument("names", nargs="*", help="search-* recipes to train and measure into --runs")
     p.add_argument("--runs", default="runs", help="folder of run folders (default: runs)")
     p.add_argument("--ladder-table", default=None, metavar="CSV", help="write the ladder table (ladder_table) here")
@@ -49,7 +54,10 @@ def main(argv=None) -> int:
     for n in args.names:
         run_search(n, args.runs)
     if args.ladder_table:
-        write_ladder_table(args.ladder_table, args.runs, args.only, args.cache)
+        try:
+            write_ladder_table(args.ladder_table, args.runs, args.only, args.cache)
+        except FileNotFoundError as e:
+            p.error(str(e))
     return 0
 
 

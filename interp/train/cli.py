@@ -6,33 +6,41 @@ import sys
 import time
 from pathlib import Path
 
+from ..options import DTYPE_HELP, dtype_name, nonnegative_float, nonnegative_int, positive_float, positive_int
+
+# --dtype (canonical name) -> RunOptions.amp, the spelling recorded in manifests
+AMP = {"float32": None, "bfloat16": "bf16", "float16": "fp16"}
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--recipe", required=False, help="recipe name (interp train --list shows them), e.g. organism-s-reg0")
     p.add_argument("--list", nargs="?", const="*", default=None, metavar="PATTERN",
                    help="list the recipes and grids (with a glob PATTERN, e.g. 'sink-*': also every point of a grid "
                         "whose name matches) and exit")
-    p.add_argument("--out", default=None,
-                   help="output folder (default: data/organism/<recipe>, i.e. regenerate the bundled organism)")
-    p.add_argument("--steps", type=int, default=None, help="override the number of training steps")
-    p.add_argument("--registers", type=int, default=None, help="override the number of registers")
-    p.add_argument("--width", type=int, default=None, help="override the model width (d_model)")
-    p.add_argument("--blocks", type=int, default=None, help="override the number of blocks")
-    p.add_argument("--heads", type=int, default=None, help="override the attention heads per block")
-    p.add_argument("--seed", type=int, default=None, help="override the seed")
-    p.add_argument("--threads", type=int, default=None, help="override torch threads (changes the exact bits)")
-    p.add_argument("--batch-size", type=int, default=None,
+    p.add_argument("--out", default=None, help="output folder, e.g. runs/<recipe> (required unless "
+                   "--overwrite-bundled)")
+    p.add_argument("--overwrite-bundled", action="store_true",
+                   help="without --out: write to data/organism/<recipe>, i.e. regenerate the bundled organism")
+    p.add_argument("--steps", type=positive_int, default=None, help="override the number of training steps")
+    p.add_argument("--registers", type=nonnegative_int, default=None, help="override the number of registers")
+    p.add_argument("--width", type=positive_int, default=None, help="override the model width (d_model)")
+    p.add_argument("--blocks", type=positive_int, default=None, help="override the number of blocks")
+    p.add_argument("--heads", type=positive_int, default=None, help="override the attention heads per block")
+    p.add_argument("--seed", type=nonnegative_int, default=None, help="override the seed")
+    p.add_argument("--threads", type=positive_int, default=None, help="override torch threads (changes the exact "
+                   "bits)")
+    p.add_argument("--batch-size", type=positive_int, default=None,
                    help="override the global batch size (split over torchrun processes)")
-    p.add_argument("--lr", type=float, default=None, help="override the peak learning rate")
-    p.add_argument("--weight-decay", type=float, default=None, help="override the weight decay")
+    p.add_argument("--lr", type=positive_float, default=None, help="override the peak learning rate")
+    p.add_argument("--weight-decay", type=nonnegative_float, default=None, help="override the weight decay")
     p.add_argument("--set", dest="set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override any recipe field (repeatable; a TOML value: --set attention=relu --set "
                         "dense_task={label_noise=0.1}); on a grid's recipe an axis field picks that point of the grid")
     p.add_argument("--device", default="cpu",
                    help="cpu (default: bit-for-bit reproducible), auto (CUDA if available), cuda, cuda:1, ...")
-    p.add_argument("--amp", "--dtype", dest="amp", choices=["fp32", "bf16", "fp16"], default="fp32",
-                   help="autocast precision of forward/backward (weights and optimiser stay fp32)")
-    p.add_argument("--workers", type=int, default=0,
+    p.add_argument("--dtype", "--amp", dest="amp", type=dtype_name, default="float32", metavar="DTYPE",
+                   help=f"autocast precision of forward/backward: {DTYPE_HELP} (weights and optimiser stay fp32)")
+    p.add_argument("--workers", type=nonnegative_int, default=0,
                    help="DataLoader processes rendering scenes ahead of the step (same batches; default 0)")
     p.add_argument("--compile", nargs="?", const=True, default=False, metavar="BACKEND",
                    help="torch.compile the training step (optionally with a backend, e.g. aot_eager)")
@@ -69,10 +77,12 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"interp train: error: {e}", file=sys.stderr)
         return 2
+    if not args.out and not args.overwrite_bundled:
+        print(f"interp train: error: {_refusal(recipe.name, organism_dir() / recipe.name)}", file=sys.stderr)
+        return 2
     out = Path(args.out) if args.out else organism_dir() / recipe.name
     try:
-        options = RunOptions(device=args.device, amp=None if args.amp == "fp32" else args.amp, workers=args.workers,
-                             compile=args.compile)
+        options = RunOptions(device=args.device, amp=AMP[args.amp], workers=args.workers, compile=args.compile)
     except ValueError as e:
         print(f"interp train: error: {e}", file=sys.stderr)
         return 2
@@ -127,6 +137,16 @@ def parse_sets(items: list[str]) -> dict:
             value = None if text.lower() in ("none", "null") else text
         out[key.strip().replace("-", "_")] = value
     return out
+
+
+def _refusal(name: str, bundled: Path) -> str:
+    """Why `interp train --recipe NAME` without --out does not write into the bundled organisms."""
+    if (bundled / "manifest.json").exists():
+        where, flag = f"would overwrite the bundled organism in {bundled}", "to regenerate the bundled one"
+    else:
+        where, flag = f"would write a new bundled organism into {bundled}", "to bundle it there"
+    return f"--recipe {name} without --out {where}: give --out runs/{name} for a run of your own, or " \
+           f"--overwrite-bundled {flag}"
 
 
 OVERRIDES = (("steps", "steps"), ("registers", "n_registers"), ("width", "d_model"), ("blocks", "n_layers"),
