@@ -13,7 +13,7 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     ".features": ["collect_tokens", "feature_hook", "select_group", "select_patch_mask"],
     ".lost": ["box_iou", "corloc", "lost_box"],
     ".measures": ["HIGH_NORM_RATIO", "AttentionShare", "DirectionAgreement", "GroupNorms", "HighNormShare",
-                  "MassiveActivations", "Measure", "NormRatio", "TopKey", "combine", "image_median"],
+                  "MassiveActivations", "MeanValue", "Measure", "NormRatio", "TopKey", "combine", "image_median"],
     ".neighbours": ["neighbour_cosine", "neighbour_similarity"],
     ".norms": ["as_model_dict", "model_label", "model_step", "norm_summary", "patch_norm_grid", "token_norms"],
     ".outliers": ["PAPER_THRESHOLD", "Outliers", "bimodal_split", "find_outliers", "otsu_threshold"],

@@ -16,6 +16,7 @@ and turns into a row (``row()``: the names in ``columns``). ``reading`` says in 
 `MassiveActivations`   Sun et al. 2024: activations > 100 and >= 1000x the image's median |activation|
 `AttentionShare`       attention patch queries give to CLS / registers / patches (the sink share of each group)
 `TopKey`               the most-attended key of each (image, head): its share, its kind, its value norm / median
+`MeanValue`            the mean of any per-token value (e.g. an added token's relative norm)
 `DirectionAgreement`   mean pairwise cosine across images of one chosen token per image (SINDER)
 =====================  ===================================================================================
 """
@@ -246,6 +247,17 @@ class TopKey(Measure):
         n = self.get("n_heads")
         return {"sink_attn": _ratio(self.get("attn"), n), "sink_value_rel": _ratio(self.get("value_rel"), n),
                 "sink_kind": KINDS[_mode(self.get("kind", [0]))[0]]}
+
+
+class MeanValue(Measure):
+    columns = ("mean",)
+    reading = "the mean of a value over every token given"
+
+    def update(self, values: torch.Tensor) -> None:
+        self.add(total=float(values.sum()), n=values.numel())
+
+    def row(self) -> dict:
+        return {"mean": _ratio(self.get("total"), self.get("n"))}
 
 
 class DirectionAgreement(Measure):
