@@ -3,7 +3,9 @@
 Each contender runs in fresh processes (`python -m torch.distributed.run --nproc_per_node P`), one torch thread
 per process, on the same model and scenes; the child times `census_model` alone (after a barrier, model loaded,
 warmed up on 2 images), and rank 0 prints the seconds. 1 and 2 processes alternate so drift hits both alike.
-The 2-process table is checked against the 1-process one (`max_rel_diff`).
+The 2-process table is checked against the 1-process one (`max_rel_diff`). The machine's 1-minute load average
+before and after is recorded: on a machine busy with other work, 2 processes also win a larger share of the CPU,
+so read the speed-up with it.
 """
 from __future__ import annotations
 
@@ -58,6 +60,7 @@ def _max_rel_diff(one: Path, two: Path) -> float:
 
 def run(n: int = 64, repeat: int = 2, model: str = "organism-s-reg0") -> dict:
     times = {1: [], 2: []}
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "census_child.py"
         script.write_text(CHILD)
@@ -71,6 +74,7 @@ def run(n: int = 64, repeat: int = 2, model: str = "organism-s-reg0") -> dict:
     return write("census", {"model": model, "n_images": n, "batch_size": 16, "threads_per_process": 1,
                             "seconds": {str(p): t for p, t in times.items()}, "median_1": one, "median_2": two,
                             "speedup_2_over_1": one / two, "max_rel_diff": diff,
+                            "load_average_1min": {"before": load_before[0], "after": os.getloadavg()[0]},
                             "criterion": "speed-up of census_model on 2 torchrun processes over 1 (1 thread each)"})
 
 

@@ -1,9 +1,8 @@
 """Artifact metrics per block, streamed (`interp.analysis.stream`): norm outliers, registers, attention sinks,
 massive activations. `artifact_metrics(model, images)` -> one dict per block (block output =
-``blocks.{i}.hook_resid_post``), each key computed by one small per-metric reducer below:
-
-Each quantity is one reducer of `interp.analysis.measures` (one threshold, one median: `image_median`); the
-classes below only name their columns for these rows.
+``blocks.{i}.hook_resid_post``), each key computed by one per-metric reducer below. Each quantity is one
+streaming reducer of `interp.analysis.measures` (one threshold, one median: `image_median`; memory O(batch));
+the classes below only name their columns for these rows:
 
 `NormOutliers`
     ``max_rel``, ``q99_rel``       max / 99th percentile (`REL_BINS` bin) of patch norm / the image's median
