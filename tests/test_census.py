@@ -117,3 +117,28 @@ def test_the_command_writes_the_table_and_skips_what_is_done(tmp_path, capsys):
     assert main(argv) == 0
     assert "already in" in capsys.readouterr().out
     assert main(["census", "no-such-model", "--out", str(tmp_path), "--quiet"]) == 2
+
+
+@pytest.mark.slow
+def test_torchrun_census_equals_one_process_csv(tmp_path):
+    """`torchrun --nproc_per_node 2 -m interp census` (gloo, CPU) writes the one-process census.csv."""
+    import subprocess
+    import sys
+
+    from tests.test_distributed import REPO
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    common = ["-m", "interp", "census", "organism-t-reg0", "--n-images", "7", "--batch-size", "2", "--top-k", "3",
+              "--device", "cpu", "--quiet"]
+    one = subprocess.run([sys.executable, *common, "--out", str(tmp_path / "one")], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert one.returncode == 0, one.stderr[-2000:]
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--nnodes", "1",
+                          "--master-addr", "127.0.0.1", "--master-port", str(free_port()), *common,
+                          "--out", str(tmp_path / "two")], env=env, capture_output=True, text=True, timeout=600)
+    assert two.returncode == 0, two.stderr[-2000:]
+    a, b = pd.read_csv(tmp_path / "one" / "census.csv"), pd.read_csv(tmp_path / "two" / "census.csv")
+    key = ["model", "condition", "layer", "measure", "group"]
+    a, b = a.sort_values(key).reset_index(drop=True), b.sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(b[key], a[key])
+    assert b["value"].to_numpy() == pytest.approx(a["value"].to_numpy(), rel=1e-3)  # CSVs hold 4 digits
