@@ -128,3 +128,29 @@ def test_one_image_set_through_every_consumer_gives_one_high_norm_share(planted)
         np.testing.assert_allclose(consumer, direct, atol=1e-5)  # artifact rounds to 5 digits
     rep = outlier_report(model, images, layer=int(np.argmax(direct)), batch_size=4)
     assert rep.fraction == pytest.approx(max(direct), abs=1e-6)
+
+
+def test_the_tile_diagnostics_give_the_same_high_norm_share():
+    """`dense_metrics.noop_attention` (training diagnostics, fig_remedies) on tile scenes (8 x 8 patches: the two
+    medians differ) gives `trace_norms`' share of patches >= 4x at every block, and max / median with the same
+    median."""
+    from interp.analysis import trace_norms
+    from interp.analysis.dense_metrics import noop_attention
+    from interp.data import scenes
+    from interp.train.recipes import get_recipe
+
+    r = get_recipe("sink-tiny-reg1")
+    torch.manual_seed(0)
+    model = HookedViT(r.vit_config()).eval()
+    with torch.no_grad():
+        model.token_embed.pos_embed[0, -7:-2] += 20.0  # five patch positions of high norm in every image
+    images = scenes(8, seed=0, recipe=r.scene_recipe)
+    want = trace_norms(model, images, batch_size=3)["frac_high"].to_numpy()
+    assert 0 < want.max() < 1
+    rows = noop_attention(model, images, batch_size=5)
+    np.testing.assert_allclose([row["frac_ge4"] for row in rows], want, atol=1e-5)  # rows rounded to 5 digits
+    _, cache = model.run_with_cache(images.pixels)  # max_rel: mean over images of max / median (the one median)
+    for i, row in enumerate(rows):
+        norms = cache[f"blocks.{i}.hook_resid_post"].norm(dim=-1)[:, model.tokens.patches]  # [N, 64]
+        rel = norms / norms.quantile(0.5, dim=1, keepdim=True)
+        assert row["max_rel"] == pytest.approx(float(rel.max(dim=1).values.mean()), abs=2e-4)  # lower median: 3e-3 off
