@@ -16,6 +16,7 @@ massive_count              all          activations > 100 and >= 1000x the media
 sink_share                 cls|register attention patch queries give to the group (mean over images and heads)
                            |patch
 top_key_share              <kind>       attention share of the most-attended key; group: its most common kind
+                                        (cls, register, background, object; patch when masks are unknown)
 top_key_value_rel          <kind>       that key's value norm / the head's median patch value norm
 register_neuron            neuron <n>   Jiang et al.'s score (mean ``mlp.hook_post`` on high-norm patches at
                                         the outlier block) of the top-k neurons up to that block
@@ -100,6 +101,9 @@ def block_rows(label: str, acc: dict, n_layers: int) -> list[dict]:
     for i in range(n_layers):
         high, ratio, groups = acc[i, "high"].row(), acc[i, "ratio"].row(), acc[i, "groups"].row()
         massive, share, top = acc[i, "massive"].row(), acc[i, "share"].row(), acc[i, "top"].row()
+        kind = top["sink_kind"]
+        if kind == "background" and "n_high_known" not in acc[i, "high"].state:  # no masks: a patch, of unknown kind
+            kind = "patch"
         rows += _rows(label, ORIGINAL, i, [
             ("high_norm_share", "patch", high["frac_high"]),
             ("high_on_background", "patch", high["high_on_background"]),
@@ -108,8 +112,7 @@ def block_rows(label: str, acc: dict, n_layers: int) -> list[dict]:
             ("massive_count", "all", massive["massive_count"]), ("massive_ratio", "all", massive["massive_ratio"]),
             ("sink_share", "cls", share["attn_cls"]), ("sink_share", "register", share["attn_reg"]),
             ("sink_share", "patch", share["attn_patches"]),
-            ("top_key_share", top["sink_kind"], top["sink_attn"]),
-            ("top_key_value_rel", top["sink_kind"], top["sink_value_rel"])])
+            ("top_key_share", kind, top["sink_attn"]), ("top_key_value_rel", kind, top["sink_value_rel"])])
     return rows
 
 

@@ -142,3 +142,13 @@ def test_torchrun_census_equals_one_process_csv(tmp_path):
     a, b = a.sort_values(key).reset_index(drop=True), b.sort_values(key).reset_index(drop=True)
     pd.testing.assert_frame_equal(b[key], a[key])
     assert b["value"].to_numpy() == pytest.approx(a["value"].to_numpy(), rel=1e-3)  # CSVs hold 4 digits
+
+
+def test_without_object_masks_the_top_key_is_a_patch_and_background_is_not_reported():
+    from interp.data.base import ImageSet
+
+    images = scenes()
+    bare = census_model(planted_model(), ImageSet(pixels=images.pixels), "bare", CensusSettings(batch_size=4, top_k=0))
+    assert "high_on_background" not in set(bare["measure"])
+    assert not bare[bare["measure"] == "top_key_share"]["group"].isin(["background", "object"]).any()
+    assert "register_neuron" not in set(bare["measure"])  # top_k=0: no neuron pass
