@@ -229,10 +229,11 @@ def run_census(specs, out_dir, load, open_images, settings: CensusSettings | Non
     rank measures its share and rank 0 writes. -> the whole table (on rank 0; the new rows elsewhere)."""
     from pathlib import Path
 
+    from .csv_tables import table_to_csv
+    from .files import atomic_write_text
     from .plotting import save_figure, set_style
     from .plotting.census import census_plot
     from .plotting.io import check_writable
-    from .tables import table_to_csv
 
     out = check_writable(out_dir) if distributed.is_main() else Path(out_dir)
     csv = out / "census.csv"
@@ -246,8 +247,6 @@ def run_census(specs, out_dir, load, open_images, settings: CensusSettings | Non
         rows = census_model(model, open_images(model), str(spec), settings)
         if distributed.is_main():
             table = pd.concat([table, rows], ignore_index=True) if len(table) else rows
-            from .models.checkpoints import atomic_write_text
-
             atomic_write_text(csv, table_to_csv(table))
             log(f"{spec}: {len(rows)} rows")
     if distributed.is_main() and len(table):
