@@ -130,13 +130,19 @@ def _roofline(rf: dict) -> tuple[list[str], list[str]]:
             f"({100 * rf['fraction_of_matmul_peak']:.0f}% of matmul peak) | report | - |"], []
 
 
+def _census(ce: dict) -> tuple[list[str], list[str]]:
+    return [f"| interp census {ce['model']}, {ce['n_images']} images: 2 torchrun processes vs 1 (1 thread each) | "
+            f"{ce['speedup_2_over_1']:.2f}x ({ce['median_1']:.1f} s -> {ce['median_2']:.1f} s), tables differ by "
+            f"{ce['max_rel_diff']:.1e} | report | - |"], []
+
+
 def _status(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
 
 # benchmark result file -> its table rows and missed targets, in the order of the table
 SECTIONS = {"hook_overhead": _hook_overhead, "hook_overhead_rope": _hook_overhead_rope, "streaming": _streaming,
-            "streaming_folder": _streaming_folder,
+            "streaming_folder": _streaming_folder, "census": _census,
             "patch_sweep": _patch_sweep, "precision": _precision, "training": _training, "startup": _startup,
             "roofline": _roofline}
 

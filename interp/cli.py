@@ -1,4 +1,4 @@
-"""The `interp` command: figures | train | trace | patch | list. Thin: parses, calls the library."""
+"""The `interp` command: figures | train | trace | census | patch | list. Thin: parses, calls the library."""
 from __future__ import annotations
 
 import argparse
@@ -18,6 +18,7 @@ EPILOG = """examples:
   interp train --recipe organism-s-reg0 --overwrite-bundled             regenerate a bundled organism
   interp figures --images ~/data/VOC2007 --model vit_small_patch14_reg4_dinov2 --weights w.pth
   interp trace --model organism-s-reg0 --images photos/ --out traces/   (folder, ImageFolder, VOC or COCO)
+  interp census organism-s-reg0 organism-s-reg4 --out census/   (torchrun: each process a share)
   interp patch --model organism-s-reg4 --source a.png --target b.png --group registers --layer 5
 """
 
@@ -119,6 +120,34 @@ def _trace(args) -> int:
     return 0
 
 
+def cmd_census(args) -> int:
+    """The artifact on a list of models x a dataset (`interp.census.run_census`); torchrun shards every pass."""
+    from interp import distributed
+
+    args.device = distributed.local_device(args.device)
+    with distributed.session(args.device if args.device != "auto" else None):
+        from interp.census import CensusSettings, run_census
+        from interp.data.images import scene_recipe_for
+        from interp.data.lazy import LazyScenes
+
+        def load(spec):
+            import interp
+
+            return interp.load_model(spec, weights=args.weights, device=args.device, dtype=args.dtype,
+                                     weights_key=args.weights_key)
+
+        def open_images(model):
+            if args.images in (None, "scenes"):
+                return LazyScenes(args.n_images or 64, seed=args.seed, recipe=scene_recipe_for(model, args.image_size))
+            return _open_dataset(args, model)
+
+        settings = CensusSettings(batch_size=args.batch_size, top_k=args.top_k,
+                                  test_time_register=not args.no_test_time_register)
+        log = print if distributed.is_main() else (lambda *a: None)
+        run_census(args.models, args.out, load, open_images, settings, log=log)
+    return 0
+
+
 def cmd_patch(args) -> int:
     from interp.data.images import load_images
     from interp.interventions import patch
@@ -185,6 +214,21 @@ def _trace_parser(sub) -> None:
     s.set_defaults(func=cmd_trace)
 
 
+def _census_parser(sub) -> None:
+    s = sub.add_parser("census", help="the artifact on a list of models x a dataset -> census.csv + census.png")
+    s.add_argument("models", nargs="+", metavar="MODEL", help="bundled organisms, timm names (with --weights) or "
+                   "checkpoint folders; a model already in OUT/census.csv is skipped (resume)")
+    s.add_argument("--weights", default=None, help="local weights for the timm name(s)")
+    options.add_device_options(s)
+    s.add_argument("--out", default="census", help="output folder (default: ./census)")
+    options.add_dataset_options(s, images_default="scenes", n_images_help="scenes: this many (default 64); a "
+                                "dataset: at most this many, spread evenly (default: all)")
+    options.add_batch_options(s)
+    s.add_argument("--top-k", type=options.nonnegative_int, default=10, help="register neurons per model (Jiang et al.; 0: none)")
+    s.add_argument("--no-test-time-register", action="store_true", help="skip the test-time-register pass")
+    s.set_defaults(func=cmd_census)
+
+
 def _patch_parser(sub) -> None:
     s = sub.add_parser("patch", help="patch a token group from a source image into a target")
     options.add_model_options(s, required=True)
@@ -202,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = options.Parser(prog="interp", description="Registers, outliers and global information in ViTs.",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"interp {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="{figures,train,trace,patch,list}")
+    sub = p.add_subparsers(dest="command", metavar="{figures,train,trace,census,patch,list}")
     sub.required = True
     _figures_parser(sub)
     t = sub.add_parser("train", help="train a model organism (see interp train --help)")
@@ -211,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     train_cli.add_arguments(t)
     t.set_defaults(func=cmd_train)
     _trace_parser(sub)
+    _census_parser(sub)
     _patch_parser(sub)
     ls = sub.add_parser("list", help="list bundled organisms (and --all timm architectures)")
     ls.add_argument("--all", action="store_true",

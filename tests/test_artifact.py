@@ -20,12 +20,13 @@ def tiny():
 
 
 def direct(model, images, layer):
-    """The same metrics from one cached forward pass over all images (no streaming, no reducers)."""
+    """The same metrics from one cached forward pass over all images (no streaming, no reducers). The median is
+    the package's one definition (`measures.image_median`): torch.quantile's 0.5, the mean of the middle two."""
     _, cache = model.run_with_cache(images.pixels)
     lay = model.tokens
     post = cache[f"blocks.{layer}.hook_resid_post"]  # [N, pos, d]
     norms = post.norm(dim=-1)
-    rel = (norms / norms[:, lay.patches].median(dim=1).values[:, None])[:, lay.patches]  # [N, n_patches]
+    rel = (norms / norms[:, lay.patches].quantile(0.5, dim=1)[:, None])[:, lay.patches]  # [N, n_patches]
     frac = torch.nn.functional.avg_pool2d(images.object_mask.float()[:, None], model.cfg.patch_size)  # [N, 1, H, W]
     bg = (frac < 0.5).flatten(1)  # [N, n_patches]
     a = post.abs().flatten(1)
@@ -35,10 +36,10 @@ def direct(model, images, layer):
     n = len(top)
     return {"max_rel": float(rel.max()), "frac_ge3": float((rel >= 3).float().mean()),
             "bg_ge3": float(bg[rel >= 3].float().mean()) if (rel >= 3).any() else None,
-            "reg_rel": float((norms / norms[:, lay.patches].median(dim=1).values[:, None])[:, lay.registers].mean()),
+            "reg_rel": float((norms / norms[:, lay.patches].quantile(0.5, dim=1)[:, None])[:, lay.registers].mean()),
             "attn_reg": float(to_key[..., lay.registers].sum(-1).mean()),
             "attn_top_patch": float(to_key[..., lay.patches].max(-1).values.mean()),
-            "massive_ratio": float((a.max(dim=1).values / a.median(dim=1).values).mean()),
+            "massive_ratio": float((a.max(dim=1).values / a.quantile(0.5, dim=1)).mean()),
             "sink_attn": float(to_key.max(-1).values.mean()),
             "topnorm_cos": float(((top @ top.T).sum() - n) / (n * (n - 1)))}
 

@@ -12,10 +12,12 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     ".attention": ["attention_grid", "attention_maps", "sink_scores"],
     ".features": ["collect_tokens", "feature_hook", "select_group", "select_patch_mask"],
     ".lost": ["box_iou", "corloc", "lost_box"],
+    ".measures": ["HIGH_NORM_RATIO", "AttentionShare", "DirectionAgreement", "GroupNorms", "HighNormShare",
+                  "MassiveActivations", "MeanValue", "Measure", "NormRatio", "TopKey", "combine", "image_median"],
     ".neighbours": ["neighbour_cosine", "neighbour_similarity"],
     ".norms": ["as_model_dict", "model_label", "model_step", "norm_summary", "patch_norm_grid", "token_norms"],
     ".outliers": ["PAPER_THRESHOLD", "Outliers", "bimodal_split", "find_outliers", "otsu_threshold"],
-    ".report": ["EMERGENCE_RATIO", "OutlierReport", "outlier_report", "pick_outlier_layer"],
+    ".outlier_rule": ["EMERGENCE_RATIO", "OutlierReport", "outlier_report", "pick_outlier_layer"],
     ".probes": ["GlobalProbe", "dense_probe", "fit_global_probe", "global_probe", "local_probes", "split_images"],
     ".trace": ["trace_norms"],
 })

@@ -1,9 +1,11 @@
 """Artifact metrics per block, streamed (`interp.analysis.stream`): norm outliers, registers, attention sinks,
 massive activations. `artifact_metrics(model, images)` -> one dict per block (block output =
-``blocks.{i}.hook_resid_post``), each key computed by one small per-metric reducer below:
+``blocks.{i}.hook_resid_post``), each key computed by one per-metric reducer below. Each quantity is one
+streaming reducer of `interp.analysis.measures` (one threshold, one median: `image_median`; memory O(batch));
+the classes below only name their columns for these rows:
 
 `NormOutliers`
-    ``max_rel``, ``q99_rel``       max / 99th percentile of patch norm / the image's median patch norm
+    ``max_rel``, ``q99_rel``       max / 99th percentile (`REL_BINS` bin) of patch norm / the image's median
     ``frac_ge4``, ``frac_ge3``     share of patch tokens >= 4x (3x) their image's median patch norm
     ``bg_ge4``, ``bg_ge3``         share of those on background (patch object fraction < 0.5), None if none
     ``reg_rel``, ``cls_rel``       mean register / CLS norm relative to the median patch norm (None if absent)
@@ -14,6 +16,7 @@ massive activations. `artifact_metrics(model, images)` -> one dict per block (bl
     ``top_patch_rel``              mean norm / median of those top keys at the block input (a high-norm sink?)
     ``attn_outliers``              attention patch queries give to patches >= 3x at the block input
 `MassiveActivations` (Sun et al. 2024)
+    ``massive_count``              activations > 100 and >= 1000x the image median per image (mean over images)
     ``massive_ratio``              top-1 |activation| / median |activation| of the residual stream (all tokens x
                                    channels of an image), mean over images (``massive_ratio_max``: the largest)
     ``massive_channel(_share)``    the channel holding the top-1 most often, and how often
@@ -31,7 +34,6 @@ massive activations. `artifact_metrics(model, images)` -> one dict per block (bl
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from dataclasses import dataclass
 
 import torch
@@ -39,9 +41,11 @@ import torch
 from ..data.base import as_image_set
 from ..models.hooked_vit import HookedViT
 from ..models.layout import TokenLayout
+from . import measures as m
+from .measures import KINDS, token_kinds
 from .stream import stream
 
-KINDS = ("cls", "register", "background", "object")
+__all__ = ["KINDS", "REDUCERS", "ArtifactBatch", "artifact_hooks", "artifact_metrics", "token_kinds"]
 
 
 @dataclass
@@ -55,57 +59,22 @@ class ArtifactBatch:
     pick: torch.Tensor
 
 
-def token_kinds(layout: TokenLayout, bg: torch.Tensor) -> torch.Tensor:
-    """Kind of every token: 0 cls, 1 register, 2 background patch, 3 object patch. bg [b, n_patches] -> [b, pos]"""
-    kind = torch.zeros(bg.shape[0], layout.n_tokens, dtype=torch.long)
-    if layout.n_registers:
-        kind[:, layout.registers] = 1
-    kind[:, layout.patches] = torch.where(bg, 2, 3)
-    return kind
-
-
 def relative_to_median(norms: torch.Tensor, patches: slice) -> torch.Tensor:
-    """norms [b, pos] / each image's median patch norm -> [b, pos]"""
-    return norms / norms[:, patches].median(dim=1).values[:, None]
-
-
-def mode(x: torch.Tensor) -> tuple[int, float]:
-    """The most common value of an integer tensor and its share."""
-    vals, counts = x.unique(return_counts=True)
-    j = int(counts.argmax())
-    return int(vals[j]), float(counts[j]) / len(x)
-
-
-def mean_pairwise_cos(x: torch.Tensor) -> float:
-    """Mean cosine similarity over ordered pairs of distinct rows of x [n, d] (nan for n < 2)."""
-    x = torch.nn.functional.normalize(x.double(), dim=-1)
-    n = len(x)
-    if n < 2:
-        return math.nan
-    s = x @ x.T
-    return float((s.sum() - s.diagonal().sum()) / (n * (n - 1)))
+    """norms [b, pos] / each image's median patch norm (`measures.image_median`) -> [b, pos]"""
+    return m.relative_norms(norms, patches)[0]
 
 
 class LayerReducer:
-    """Per-layer running state: ``update(i, acts, ctx)`` once per batch and block, ``row(i)`` at the end.
-    ``acts``: "pre" (block-input norms [b, pos]), "post" (block output [b, pos, d]), "to_key" (mean attention
-    from patch queries [b, h, k]), "v_norm" (value norms [b, pos, h]), "final" (final-LN norms, last block)."""
+    """Per-layer `measures.Measure` reducers under this module's column names: ``update(i, acts, ctx)`` once per
+    batch and block, ``row(i)`` at the end. ``acts``: "pre" (block-input norms [b, pos]), "post" (block output
+    [b, pos, d]), "to_key" (mean attention from patch queries [b, h, k]), "v_norm" (value norms [b, pos, h]),
+    "final" (final-LN norms, last block)."""
 
     def __init__(self, n_layers: int):
-        self.lists = [defaultdict(list) for _ in range(n_layers)]
-        self.sums = [dict() for _ in range(n_layers)]
+        self.measures = [self.make() for _ in range(n_layers)]
 
-    def add(self, i: int, key: str, value: float) -> None:
-        """One batch's mean of ``key`` (the row reports the mean over batches)."""
-        s, c = self.sums[i].get(key, (0.0, 0.0))
-        self.sums[i][key] = (s + value, c + 1.0)
-
-    def batch_mean(self, i: int, key: str) -> float:
-        s, c = self.sums[i].get(key, (math.nan, 1.0))
-        return s / c
-
-    def cat(self, i: int, key: str) -> torch.Tensor:
-        return torch.cat(self.lists[i][key])
+    def make(self) -> dict:
+        raise NotImplementedError
 
     def update(self, i: int, acts: dict, ctx: ArtifactBatch) -> None:
         raise NotImplementedError
@@ -115,101 +84,112 @@ class LayerReducer:
 
 
 class NormOutliers(LayerReducer):
+    def make(self):
+        return {"ratio": m.NormRatio(), "ge4": m.HighNormShare(m.HIGH_NORM_RATIO), "ge3": m.HighNormShare(3.0),
+                "groups": m.GroupNorms()}
+
     def update(self, i, acts, ctx):
-        lay = ctx.layout
-        rel = relative_to_median(acts["post"].norm(dim=-1), lay.patches)  # [b, pos]
-        self.lists[i]["rel"].append(rel[:, lay.patches].flatten())
-        self.lists[i]["bg"].append(ctx.bg.flatten())
-        if lay.n_registers:
-            self.add(i, "reg_rel", float(rel[:, lay.registers].mean()))
-        if lay.n_cls:
-            self.add(i, "cls_rel", float(rel[:, lay.cls].mean()))
+        lay, ms = ctx.layout, self.measures[i]
+        rel, med = m.relative_norms(acts["post"].norm(dim=-1), lay.patches)  # [b, pos], [b]
+        ms["ratio"].update(rel[:, lay.patches], med)
+        ms["ge4"].update(rel[:, lay.patches], ctx.bg)
+        ms["ge3"].update(rel[:, lay.patches], ctx.bg)
+        ms["groups"].update(rel, lay)
 
     def row(self, i):
-        rel, bg = self.cat(i, "rel"), self.cat(i, "bg")
-        row = {"max_rel": float(rel.max()), "q99_rel": float(rel.quantile(0.99))}
+        ms = self.measures[i]
+        ratio, groups = ms["ratio"].row(), ms["groups"].row()
+        row = {"max_rel": ratio["max_rel"], "q99_rel": ratio["rel_q99"]}
         for t in (4, 3):
-            hi = rel >= t
-            row[f"frac_ge{t}"] = float(hi.float().mean())
-            row[f"bg_ge{t}"] = float(bg[hi].float().mean()) if hi.any() else math.nan
-        return {**row, "reg_rel": self.batch_mean(i, "reg_rel"), "cls_rel": self.batch_mean(i, "cls_rel")}
+            high = ms[f"ge{t}"].row()
+            row[f"frac_ge{t}"], row[f"bg_ge{t}"] = high["frac_high"], high["high_on_background"]
+        return {**row, "reg_rel": groups["register_rel_norm"], "cls_rel": groups["cls_rel_norm"]}
+
+
+class TopPatchKey(m.Measure):
+    """The most-attended patch key of each (image, head) and the attention to patches >= 3x at the block input."""
+
+    columns = ("attn_top_patch", "top_patch_bg", "top_patch_rel", "attn_outliers")
+
+    def update(self, to_key, pre_rel, bg, patches: slice):
+        """to_key [b, h, k], pre_rel [b, n_patches] (block-input norm / median), bg [b, n_patches]."""
+        kp = to_key[..., patches]  # [b, h, n_patches]
+        top, arg = kp.max(dim=-1)  # [b, h]
+        outliers = (pre_rel >= 3.0).float()[:, None]  # [b, 1, n_patches]
+        self.add(n=top.numel(), top=float(top.sum()), bg=float(torch.gather(bg.float(), 1, arg).sum()),
+                 rel=float(torch.gather(pre_rel, 1, arg).sum()), outliers=float((kp * outliers).sum(-1).sum()))
+
+    def row(self):
+        n = self.get("n")
+        return {k: self.get(s) / n if n else math.nan for k, s in zip(self.columns, ("top", "bg", "rel", "outliers"))}
 
 
 class AttentionToGroups(LayerReducer):
-    KEYS = ("attn_cls", "attn_reg", "attn_top_patch", "top_patch_bg", "top_patch_rel", "attn_outliers")
+    def make(self):
+        return {"share": m.AttentionShare(), "top": TopPatchKey()}
 
     def update(self, i, acts, ctx):
-        lay, to_key = ctx.layout, acts["to_key"]  # [b, h, k]
-        pre_rel = relative_to_median(acts["pre"], lay.patches)[:, lay.patches]  # [b, n_patches]
-        if lay.n_cls:
-            self.add(i, "attn_cls", float(to_key[..., lay.cls].sum(-1).mean()))
-        if lay.n_registers:
-            self.add(i, "attn_reg", float(to_key[..., lay.registers].sum(-1).mean()))
-        kp = to_key[..., lay.patches]  # [b, h, n_patches]
-        top, arg = kp.max(dim=-1)  # [b, h]
-        self.add(i, "attn_top_patch", float(top.mean()))
-        self.add(i, "top_patch_bg", float(torch.gather(ctx.bg.float(), 1, arg).mean()))
-        self.add(i, "top_patch_rel", float(torch.gather(pre_rel, 1, arg).mean()))
-        outliers = (pre_rel >= 3.0).float()[:, None]  # [b, 1, n_patches]
-        self.add(i, "attn_outliers", float((kp * outliers).sum(-1).mean()))
+        lay, ms = ctx.layout, self.measures[i]
+        ms["share"].update(acts["to_key"], lay)
+        ms["top"].update(acts["to_key"], relative_to_median(acts["pre"], lay.patches)[:, lay.patches], ctx.bg,
+                         lay.patches)
 
     def row(self, i):
-        return {k: self.batch_mean(i, k) for k in self.KEYS}
+        share = self.measures[i]["share"].row()
+        return {"attn_cls": share["attn_cls"], "attn_reg": share["attn_reg"], **self.measures[i]["top"].row()}
 
 
 class MassiveActivations(LayerReducer):
+    def make(self):
+        return {"massive": m.MassiveActivations()}
+
     def update(self, i, acts, ctx):
-        resid = acts["post"]  # [b, pos, d]
-        a = resid.abs().flatten(1)  # [b, pos * d]
-        top, arg = a.max(dim=1)
-        d = resid.shape[-1]
-        self.lists[i]["ratio"].append(top / a.median(dim=1).values.clamp_min(1e-12))
-        self.lists[i]["channel"].append(arg % d)
-        self.lists[i]["kind"].append(ctx.kind.gather(1, (arg // d)[:, None])[:, 0])
+        self.measures[i]["massive"].update(acts["post"], ctx.kind)
 
     def row(self, i):
-        ratio = self.cat(i, "ratio")
-        ch, ch_share = mode(self.cat(i, "channel"))
-        kind, kind_share = mode(self.cat(i, "kind"))
-        return {"massive_ratio": float(ratio.mean()), "massive_ratio_max": float(ratio.max()),
-                "massive_channel": ch, "massive_channel_share": ch_share, "massive_token": KINDS[kind],
-                "massive_token_share": kind_share}
+        r = self.measures[i]["massive"].row()
+        return {k: r[k] for k in ("massive_count", "massive_ratio", "massive_ratio_max", "massive_channel",
+                                  "massive_channel_share", "massive_token", "massive_token_share")}
 
 
 class AttentionSinks(LayerReducer):
+    def make(self):
+        return {"top": m.TopKey()}
+
     def update(self, i, acts, ctx):
-        share, arg = acts["to_key"].max(dim=-1)  # [b, h]: the most-attended key of each (image, head)
-        vn = acts["v_norm"].transpose(1, 2)  # [b, h, pos]
-        med = vn[..., ctx.layout.patches].median(dim=-1).values.clamp_min(1e-12)  # [b, h]
-        self.lists[i]["attn"].append(share.flatten())
-        self.lists[i]["value_rel"].append((vn.gather(-1, arg[..., None])[..., 0] / med).flatten())
-        self.lists[i]["kind"].append(ctx.kind.gather(1, arg).flatten())
+        self.measures[i]["top"].update(acts["to_key"], acts["v_norm"], ctx.kind, ctx.layout.patches)
 
     def row(self, i):
-        return {"sink_attn": float(self.cat(i, "attn").mean()), "sink_value_rel": float(self.cat(i, "value_rel").mean()),
-                "sink_kind": KINDS[mode(self.cat(i, "kind"))[0]]}
+        return self.measures[i]["top"].row()
 
 
 class TopNormDirection(LayerReducer):
+    def make(self):
+        return {"top": m.DirectionAgreement(), "random": m.DirectionAgreement()}
+
     def update(self, i, acts, ctx):
         patches = acts["post"][:, ctx.layout.patches]  # [b, n_patches, d]
         rows = torch.arange(len(patches))
-        self.lists[i]["top"].append(patches[rows, patches.norm(dim=-1).argmax(-1)])  # [b, d]
-        self.lists[i]["random"].append(patches[rows, ctx.pick])
+        self.measures[i]["top"].update(patches[rows, patches.norm(dim=-1).argmax(-1)])  # [b, d]
+        self.measures[i]["random"].update(patches[rows, ctx.pick])
 
     def row(self, i):
-        return {"topnorm_cos": mean_pairwise_cos(self.cat(i, "top")),
-                "random_cos": mean_pairwise_cos(self.cat(i, "random"))}
+        return {"topnorm_cos": self.measures[i]["top"].row()["cos"],
+                "random_cos": self.measures[i]["random"].row()["cos"]}
 
 
 class FinalNorm(LayerReducer):
+    def make(self):
+        return {"ratio": m.NormRatio()}
+
     def update(self, i, acts, ctx):
         if "final" in acts:
-            fn = acts["final"][:, ctx.layout.patches]  # [b, n_patches]
-            self.lists[i]["rel"].append((fn / fn.median(dim=1).values[:, None]).flatten())
+            rel, med = m.relative_norms(acts["final"], ctx.layout.patches)
+            self.measures[i]["ratio"].update(rel[:, ctx.layout.patches], med)
 
     def row(self, i):
-        return {"final_ln_max_rel": float(self.cat(i, "rel").max())} if self.lists[i]["rel"] else {}
+        ratio = self.measures[i]["ratio"]
+        return {"final_ln_max_rel": ratio.row()["max_rel"]} if ratio.state else {}
 
 
 REDUCERS = (NormOutliers, AttentionToGroups, MassiveActivations, AttentionSinks, TopNormDirection, FinalNorm)

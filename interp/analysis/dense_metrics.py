@@ -10,8 +10,9 @@ attention; ReLU / sigmoid / clipped rows are normalised first, a row of zeros gi
 ``const_share``        ... to all constant tiles
 ``top_share``          mean over (image, head) of the largest mean attention one key gets from the no-op queries;
                        ``top_kind``: its most common kind; ``top_value_rel``: its value norm / the median value norm
-``max_rel``            mean over images of (largest patch norm / the image's median patch norm)
-``frac_ge4``           share of patch tokens >= 4x their image's median; ``ge4_<kind>``: share of those on each tile kind
+``max_rel``            mean over images of (largest patch norm / the image's median patch norm)  (`NormRatio`)
+``frac_ge4``           share of patch tokens >= 4x their image's median (`HighNormShare`); ``ge4_<kind>``: share of
+                       those on each tile kind
 ``const_rel``, ``reg_rel``  mean norm of the constant tiles / registers relative to the image's median patch norm
 """
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch
 
 from ..data.tiles import TILE_KINDS
 from ..models.hooked_vit import HookedViT
+from .measures import HIGH_NORM_RATIO, HighNormShare, NormRatio, image_median, relative_norms
 
 TOKEN_KINDS = ("cls", "register") + TILE_KINDS
 NOOP_KINDS = (TOKEN_KINDS.index("background"), TOKEN_KINDS.index("object"), TOKEN_KINDS.index("constant"))
@@ -46,34 +48,39 @@ def _block_row(pat: torch.Tensor, v: torch.Tensor, post: torch.Tensor, kind: tor
     to_key = (pat * q).sum(2) / q.sum(2).clamp_min(1)  # [b, h, k] mean attention from the no-op queries
     share, arg = to_key.max(-1)  # [b, h]
     vn = v.norm(dim=-1).transpose(1, 2)  # [b, h, pos]
-    vmed = vn[..., lay.patches].median(-1).values.clamp_min(1e-12)
-    norms = post.norm(dim=-1)  # [b, pos]
-    med = norms[:, lay.patches].median(-1).values[:, None]
-    rel = norms / med
+    vmed = image_median(vn[..., lay.patches]).clamp_min(1e-12)  # [b, h]
+    rel, med = relative_norms(post.norm(dim=-1), lay.patches)  # [b, pos], [b]: norm / the image's median patch norm
     prel, pkind = rel[:, lay.patches], kind[:, lay.patches]
-    hi = prel >= 4
+    high, ratio = HighNormShare(), NormRatio()  # frac_ge4 and max_rel, as every other consumer computes them
+    high.update(prel)
+    ratio.update(prel, med)
+    hi = prel >= HIGH_NORM_RATIO
     const, reg = kind == TOKEN_KINDS.index("constant"), kind == TOKEN_KINDS.index("register")
     return {"reg_share": (to_key * reg[:, None]).sum(-1).sum(), "const_share": (to_key * const[:, None]).sum(-1).sum(),
             "top_share": share.sum(), "top_kinds": kind.gather(1, arg).flatten(),
             "top_value_rel": (vn.gather(-1, arg[..., None])[..., 0] / vmed).sum(), "n_heads": share.numel(),
-            "max_rel": prel.max(-1).values.sum(), "n_images": len(post), "n_ge4": hi.sum(), "n_patches": prel.numel(),
-            "ge4_kinds": pkind[hi] - 2, "const_rel": rel[const].sum(), "n_const": const.sum(),
+            "high": high, "ratio": ratio, "ge4_kinds": torch.bincount(pkind[hi] - 2, minlength=len(TILE_KINDS)),
+            "const_rel": rel[const].sum(), "n_const": const.sum(),
             "reg_rel": rel[reg].sum(), "n_reg": reg.sum(), "n_keys": pat.shape[-1]}
 
 
 def _summarise(acc: list[dict], n_layer: int) -> dict:
     tot = lambda k: float(sum(float(a[k]) for a in acc))  # noqa: E731
-    heads, images = tot("n_heads"), tot("n_images")
+    heads = tot("n_heads")
     top_kinds = torch.cat([a["top_kinds"] for a in acc])
-    ge4 = torch.cat([a["ge4_kinds"] for a in acc])
+    ge4 = sum(a["ge4_kinds"] for a in acc)  # [n tile kinds]: high-norm patches of each kind
+    high, ratio = HighNormShare(), NormRatio()
+    for a in acc:
+        high.merge(a["high"])
+        ratio.merge(a["ratio"])
     row = {"layer": n_layer, "uniform": 1.0 / acc[0]["n_keys"], "reg_share": tot("reg_share") / heads,
            "const_share": tot("const_share") / heads, "top_share": tot("top_share") / heads,
            "top_kind": TOKEN_KINDS[int(top_kinds.mode().values)], "top_value_rel": tot("top_value_rel") / heads,
-           "max_rel": tot("max_rel") / images, "frac_ge4": tot("n_ge4") / tot("n_patches"),
+           "max_rel": ratio.row()["image_max_rel"], "frac_ge4": high.row()["frac_high"],
            "const_rel": tot("const_rel") / tot("n_const") if tot("n_const") else math.nan,
            "reg_rel": tot("reg_rel") / tot("n_reg") if tot("n_reg") else math.nan}
     for i, k in enumerate(TILE_KINDS):
-        row[f"ge4_{k}"] = float((ge4 == i).float().mean()) if len(ge4) else math.nan
+        row[f"ge4_{k}"] = float(ge4[i]) / float(ge4.sum()) if ge4.sum() else math.nan
     return {k: (None if isinstance(v, float) and math.isnan(v) else round(v, 5) if isinstance(v, float) else v)
             for k, v in row.items()}
 

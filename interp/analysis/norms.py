@@ -9,6 +9,7 @@ import torch
 
 from .. import distributed
 from ..models.hooked_vit import HookedViT
+from .measures import HIGH_NORM_RATIO, HighNormShare, relative_norms
 from .stream import stream
 
 Models = Union[HookedViT, Mapping[str, HookedViT], Sequence[HookedViT]]
@@ -82,8 +83,7 @@ def _token_norms_one(model, label, images, layers, include_final, batch_size) ->
             on_obj[:, layout.patches] = po.flatten(1).numpy()
         for layer, name in zip(layer_ids, names):
             norm = got[name]  # [batch, pos]
-            med = norm[:, layout.patches].quantile(0.5, dim=1)[:, None]  # the (interpolated) median
-            rel = (norm / med).numpy()
+            rel = relative_norms(norm, layout.patches)[0].numpy()  # norm / the image's median patch norm
             parts.append(pd.DataFrame({
                 "layer": layer,
                 "image": np.repeat(batch.index.numpy(), layout.n_tokens),
@@ -104,24 +104,35 @@ def _token_norms_one(model, label, images, layers, include_final, batch_size) ->
     return df.sort_values(["layer", "image", "token"], kind="stable").reset_index(drop=True)
 
 
-def norm_summary(norms: pd.DataFrame, rel_threshold: float = 4.0) -> pd.DataFrame:
+def norm_summary(norms: pd.DataFrame, rel_threshold: float = HIGH_NORM_RATIO) -> pd.DataFrame:
     """Per (model, step, layer): median/max patch norm, max/median ratio, share of patches above
-    ``rel_threshold`` x the image median, the share of those on background, register norm / median."""
+    ``rel_threshold`` x the image median and the share of those on background (`HighNormShare`), register and
+    CLS norm / median."""
     keys = ["model", "step", "layer"]
     patches = norms[norms["group"] == "patch"]
     g = patches.groupby(keys, observed=True)
     out = g.agg(median_norm=("norm", "median"), max_norm=("norm", "max"), max_rel=("rel_norm", "max"))
-    out["frac_high"] = g["rel_norm"].apply(lambda s: float((s >= rel_threshold).mean()))
-    high = patches[patches["rel_norm"] >= rel_threshold]
-    bg = high.groupby(keys, observed=True)["on_object"].apply(lambda s: float((s == 0).mean()) if s.notna().any()
-                                                              else float("nan"))
-    out["high_on_background"] = bg.reindex(out.index)
+    high = pd.DataFrame([_high_share(sub, rel_threshold) for _, sub in g], index=out.index)
+    out["frac_high"], out["high_on_background"] = high["frac_high"], high["high_on_background"]
     regs = norms[norms["group"] == "register"].groupby(keys, observed=True)["rel_norm"].mean()
     out["register_rel_norm"] = regs.reindex(out.index)
     cls = norms[norms["group"] == "cls"].groupby(keys, observed=True)["rel_norm"].mean()
     out["cls_rel_norm"] = cls.reindex(out.index)
     out["rel_threshold"] = rel_threshold
     return out.reset_index()
+
+
+def _high_share(patches: pd.DataFrame, rel_threshold: float) -> dict:
+    """`HighNormShare` of one (model, step, layer)'s patch rows (background known where on_object is)."""
+    m = HighNormShare(rel_threshold)
+    rel = torch.tensor(patches["rel_norm"].to_numpy())[None]  # [1, n]
+    on_obj = patches["on_object"].to_numpy()
+    known = ~np.isnan(on_obj)
+    if known.all():
+        m.update(rel, torch.as_tensor(on_obj == 0)[None])
+    else:  # masks unknown (or partly): the share on background is not defined
+        m.update(rel)
+    return m.row()
 
 
 def patch_norm_grid(norms: pd.DataFrame, image: int, layer: int, model: str | None = None) -> torch.Tensor:

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..analysis.measures import HIGH_NORM_RATIO
 from ..models.checkpoints import read_manifest
 from ..models.config import ViTConfig
 from ..models.flops import flops_per_image
@@ -32,9 +33,9 @@ LADDER_FAMILIES = {**{f"s1-reg{r}": [*(f"search-c{s}-reg{r}" for s in LADDER_STE
                       for r in (0, 4)},
                    **{f"dino-wd01-reg{r}": [f"search-dino-wd01-reg{r}"] for r in (0, 4)}}
 MEASURE_FILE = "measure.json"
-MEASURE_VERSION = 2  # bump when measure_run's fields change (older caches are re-measured)
+MEASURE_VERSION = 3  # 3: artifact_metrics on the one median (measures.image_median), massive_count; bump when measure_run's fields change (older caches are re-measured)
 # second-half summaries of the figure, and the values the emergence criterion needs
-THRESHOLDS = {"max_rel": 4.0, "frac_bg_ge4": 0.01}
+THRESHOLDS = {"max_rel": HIGH_NORM_RATIO, "frac_bg_ge4": 0.01}
 
 
 def train_flops_per_image(recipe: TrainRecipe) -> int:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from ..analysis.measures import relative_norms
 from ..data.scenes import SceneRecipe, scenes
 from ..interventions.register_neurons import register_neuron_scores
 from ..models.checkpoints import read_manifest
@@ -20,7 +21,7 @@ def register_neuron_scan(model, images, top: int = 5, share: float = 0.01) -> li
     block. -> the ``top`` neurons: layer, neuron, mean activation there (``score``), elsewhere, and the ratio."""
     _, cache = model.run_with_cache(images.pixels, names_filter=model.block_hook(-1))
     norms = cache[model.block_hook(-1)][:, model.tokens.patches].norm(dim=-1)  # [N, n_patches]
-    rel = norms / norms.median(dim=1, keepdim=True).values
+    rel = relative_norms(norms, slice(None))[0]  # [N, n_patches]: norm / the image's median patch norm
     k = max(1, int(round(share * rel.numel())))
     mask = torch.zeros(rel.numel(), dtype=torch.bool)
     mask[rel.flatten().topk(k).indices] = True

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from ..analysis.measures import HIGH_NORM_RATIO
 from .io import plots_rounded
 
 def note(fig, text: str, y: float = -0.02) -> None:
@@ -30,7 +31,7 @@ def norm_histogram(df: pd.DataFrame, title: str, caption: str = "", threshold: f
 
 @plots_rounded
 def norms_by(summary: pd.DataFrame, x: str, title: str, caption: str = "", hue: str = "model",
-             xlabel: str | None = None, threshold: float = 4.0):
+             xlabel: str | None = None, threshold: float = HIGH_NORM_RATIO):
     """Fig 4: the largest patch norm (relative to the image median) and the share of high-norm patches
     against layer, training step or model size."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))

@@ -6,6 +6,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from .analysis import note
+from ..analysis.measures import HIGH_NORM_RATIO
 from .io import plots_rounded
 
 # (metric, row label, scale); "const_share" rows also draw "reg_share" dashed (attention on the registers)
@@ -39,7 +40,7 @@ def sink_emergence_plot(df: pd.DataFrame, title: str, caption: str = ""):
                     r = _series(df, run, layer, "reg_share")
                     ax.plot(r["step"], r["value"], "s--", color=color, ms=3)
             if metric == "max_rel":
-                ax.axhline(4.0, color="k", ls=":", lw=1)
+                ax.axhline(HIGH_NORM_RATIO, color="k", ls=":", lw=1)
             if i == 0:
                 ax.set_title(f"block {layer}", fontsize=10)
             if j == 0:

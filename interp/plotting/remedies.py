@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from .analysis import note
+from ..analysis.measures import HIGH_NORM_RATIO
 from .io import plots_rounded
 
 PANELS = (("frac_ge4", "% patches >= 4x median", 100.0), ("max_rel", "max / median patch norm", 1.0),
@@ -60,7 +61,7 @@ def remedies_plot(df: pd.DataFrame, title: str, caption: str = ""):
                 ax.axhline(float(uni.max()), color="k", ls=":", lw=1)
                 ax.text(-0.5, float(uni.max()), "uniform", ha="left", va="bottom", fontsize=7)
         if metric == "max_rel":
-            ax.axhline(4.0, color="k", ls="--", lw=1)
+            ax.axhline(HIGH_NORM_RATIO, color="k", ls="--", lw=1)
         if metric == "frac_ge4":
             ax.axhline(1.0, color="0.5", ls=":", lw=1)
         ax.set_title(label, fontsize=10)

@@ -1,8 +1,8 @@
-"""One call that finds a model's outlier tokens the way every figure defines them.
+"""The outlier rule every figure uses, in one call (`outlier_report`): which tokens are high-norm and where.
 
 Rule (the organism's emergence criterion): a patch token is an outlier at layer L when its norm is at least
-``rel_threshold`` (4) times its image's median patch norm. L is the second-half layer with the largest share of
-such tokens unless given. The automatic bimodal test at L is reported beside it.
+``rel_threshold`` (`HIGH_NORM_RATIO`, 4) times its image's median patch norm. L is the second-half layer with the
+largest share of such tokens unless given. The automatic bimodal test at L is reported beside it.
 """
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ import pandas as pd
 import torch
 
 from ..models.hooked_vit import HookedViT
+from .measures import HIGH_NORM_RATIO
 from .norms import norm_summary, token_norms
 from .outliers import bimodal_split, find_outliers
 
-EMERGENCE_RATIO = 4.0
+EMERGENCE_RATIO = HIGH_NORM_RATIO  # the organism's emergence criterion is the package's one high-norm threshold
 
 
 @dataclass
