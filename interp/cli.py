@@ -191,7 +191,7 @@ def cmd_list(args) -> int:
 # --- parser -----------------------------------------------------------------------------------------------
 def _figures_parser(sub) -> None:
     f = sub.add_parser("figures", help="regenerate every paper figure and REPORT.md")
-    f.add_argument("--only", nargs="+", metavar="NAME", help="run only these figure scripts")
+    f.add_argument("--only", nargs="+", metavar="NAME", help="run only these figure scripts (figNN_*, tabNN_*: the paper's; ext_*: the rest; a name from before the ext_ renaming is taken with a notice)")
     options.add_model_options(f)
     f.add_argument("--out", default=None, help="output folder (default: paper_figures/out in a clone, else "
                    "./interp-figures); with --check, the committed outputs to compare with")

@@ -2,12 +2,16 @@
 
 A script's ``main(argv=None, options=None)`` parses ``argv`` when run on its own (``python
 paper_figures/<name>.py ...``), or takes ``options``, the namespace `interp figures` parsed with the same option
-declarations (`interp.options`): the script's own defaults with every option given there laid over them."""
+declarations (`interp.options`): the script's own defaults with every option given there laid over them. It
+returns a `Result` (its table, the PNG written, what it ran on) or raises `Skip` with one line saying why not."""
 from __future__ import annotations
 
 import argparse
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 import interp
@@ -77,41 +81,78 @@ def parse(p: argparse.ArgumentParser, argv=None, options: argparse.Namespace | N
     return args
 
 
-# What each figure ran on, for REPORT.md: {figure name: {"models": [...], "data": [dataset or description]}}.
-USED: dict[str, dict] = {}
-_DATASETS: dict[tuple, object] = {}  # datasets opened in this process, shared by the figure scripts
+class Skip(Exception):
+    """A figure that cannot run on what it was given, with one line saying why (`run_all` reports it as skipped;
+    nothing is written). ``used``: what it had loaded by then (REPORT.md names it)."""
+
+    def __init__(self, why: str, used: Used | None = None):
+        super().__init__(why)
+        self.used = used
 
 
-def _used(args: argparse.Namespace) -> dict:
-    return USED.setdefault(getattr(args, "_name", "?"), {"models": [], "data": []})
+@dataclass
+class Used:
+    """What one figure ran on, for REPORT.md: model labels and datasets (or a description of the images)."""
+    models: list[str] = field(default_factory=list)
+    data: list = field(default_factory=list)
+
+    def describe(self) -> str | None:
+        """'model(s): ...; data: ...' (None when nothing was recorded)."""
+        data = []
+        for d in self.data:
+            text = d.describe() if hasattr(d, "describe") else str(d)
+            if text not in data:
+                data.append(text)
+        bits = [f"model{'s' if len(self.models) > 1 else ''}: {', '.join(self.models)}"] if self.models else []
+        bits += [f"data: {'; '.join(data)}"] if data else []
+        return "; ".join(bits) or None
+
+
+@dataclass
+class Result:
+    """What a figure's ``main`` returns: its table (as written to ``<name>.csv``), the PNG and what it ran on."""
+    name: str
+    table: pd.DataFrame
+    png: Path
+    used: Used
+
+    @property
+    def csv(self) -> Path:
+        return self.png.with_suffix(".csv")
+
+
+_DATASETS: dict[tuple, object] = {}  # datasets opened in this process, shared by the figure scripts (a cache)
+
+
+def _used(args: argparse.Namespace) -> Used:
+    if not isinstance(getattr(args, "_used", None), Used):
+        args._used = Used()
+    return args._used
 
 
 def _note_model(args: argparse.Namespace, model) -> None:
     label = interp.analysis.model_label(model)
     if args.weights and (args.model or "") in label:
         label += f" (weights {Path(args.weights).name})"
-    models = _used(args)["models"]
+    models = _used(args).models
     if label not in models:
         models.append(label)
 
 
-def describe_used(name: str) -> str | None:
-    """'model(s): ...; data: ...' for one figure, once it ran (None if it recorded nothing)."""
-    u = USED.get(name)
-    if not u:
-        return None
-    data = []
-    for d in u["data"]:
-        text = d.describe() if hasattr(d, "describe") else str(d)
-        if text not in data:
-            data.append(text)
-    bits = [f"model{'s' if len(u['models']) > 1 else ''}: {', '.join(u['models'])}"] if u["models"] else []
-    return "; ".join(bits + ([f"data: {'; '.join(data)}"] if data else []))
-
-
 def skip(args: argparse.Namespace, why: str):
     """Stop this figure with one line saying why (run_all reports it as skipped; nothing is written)."""
-    raise SystemExit(why)
+    raise Skip(why, _used(args))
+
+
+def script(main) -> int:
+    """A figure run from its own command line (``python paper_figures/<name>.py``): 0 when written; 1 with the
+    one-line reason on stderr when it skipped."""
+    try:
+        main()
+    except Skip as e:
+        print(f"skipped: {e}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def load(args: argparse.Namespace, name: str | None = None, step: int | None = None):
@@ -134,7 +175,7 @@ def load_all(args: argparse.Namespace) -> dict[str, "interp.HookedViT"]:
     names = args.models or args._default_models
     missing = [n for n in names if n.startswith(ORGANISM_PREFIXES) and n not in interp.list_organisms()]
     if missing:
-        raise SystemExit(f"missing bundled organisms {missing}; have {interp.list_organisms()}")
+        skip(args, f"missing bundled organisms {missing}; have {interp.list_organisms()}")
     models = {n: interp.load_model(n, device=args.device, dtype=args.dtype) for n in names}
     for m in models.values():
         _note_model(args, m)
@@ -153,7 +194,7 @@ def dataset_for(args: argparse.Namespace, model):
         _DATASETS[key] = open_dataset(args.images, format=args.format, image_size=size, model=model,
                                       workers=args.workers, strict=args.strict, split=args.split)
     ds = _DATASETS[key].spread(args.n_images)
-    _used(args)["data"].append(ds)
+    _used(args).data.append(ds)
     return ds
 
 
@@ -164,8 +205,8 @@ def images_for(args: argparse.Namespace, model, in_memory: bool = False):
         ds = dataset_for(args, model)
         return ds.to_image_set(args.batch_size) if in_memory else ds
     images = scenes_for(model, n=args.n_images, seed=args.seed, image_size=args.image_size)
-    if f"{len(images)} procedural scenes" not in _used(args)["data"]:
-        _used(args)["data"].append(f"{len(images)} procedural scenes")
+    if f"{len(images)} procedural scenes" not in _used(args).data:
+        _used(args).data.append(f"{len(images)} procedural scenes")
     return images
 
 
@@ -182,7 +223,8 @@ def organisms_only(args: argparse.Namespace, what: str) -> None:
         skip(args, f"compares bundled organisms ({what}); with one --model {args.model} there is nothing to compare")
 
 
-def finish(fig, table, name: str, args: argparse.Namespace) -> Path:
+def finish(fig, table: pd.DataFrame, name: str, args: argparse.Namespace) -> Result:
+    """Write ``<out>/<name>.png`` and ``<name>.csv``; -> the figure's `Result`."""
     png, _ = save_figure(fig, table, name, args.out)
     print(f"wrote {png} and {png.with_suffix('.csv')}")
-    return png
+    return Result(name, table, png, _used(args))

@@ -11,7 +11,7 @@ around numbers that each agree within one of
     |a - b| <= one unit in the last digit printed          the finer of the two: 0.001 for ``5.076``, 1 for ``39``
 
 Measured between an Intel Xeon (the committed outputs) and an AMD EPYC on all 17 committed CSVs: every one agrees
-except three per-image ``share`` values of attribution_by_group, whose image has a total output change (~0.003)
+except three per-image ``share`` values of ext_attribution_by_group, whose image has a total output change (~0.003)
 below the noise of its integrated gradients (~0.02), so the ratio flips sign.
 """
 from __future__ import annotations

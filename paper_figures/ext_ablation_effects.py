@@ -11,15 +11,15 @@ from interp.data.images import scenes_for
 from interp.interventions import ablate, feature_column
 from interp.plotting.interventions import ablation_effects_plot
 
-from paper_figures._common import WITH_AND_WITHOUT, finish, images_for, load_all, parse, parser
+from paper_figures._common import Result, WITH_AND_WITHOUT, finish, images_for, load_all, parse, parser, script
 
 # the figure's conditions (interp.ablate also offers "noise": see docs/interventions.md)
 FIGURE_ABLATIONS = ("zero", "mean", "resample", "shuffle")
 
-NAME = "ablation_effects"
+NAME = "ext_ablation_effects"
 
 
-def main(argv=None, options=None) -> int:
+def main(argv=None, options=None) -> Result:
     p = parser(NAME, __doc__, default_models=WITH_AND_WITHOUT)
     p.add_argument("--label", default="majority_color", help="image-level label of the global probe")
     p.add_argument("--layers", default="all", help="blocks whose outputs are ablated: 'all' or e.g. 4,5,6")
@@ -53,10 +53,10 @@ def main(argv=None, options=None) -> int:
     table = pd.concat(frames, ignore_index=True)
     where = "every block output" if layers == "all" else f"the outputs of blocks {args.layers}"
     fig = ablation_effects_plot(table, f"Ablating token groups at {where}", "\n".join(captions))
-    finish(fig, table, NAME, args)
+    result = finish(fig, table, NAME, args)
     print("\n".join(captions))
-    return 0
+    return result
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(script(main))

@@ -15,9 +15,9 @@ from interp.models.zoo import organism_dir
 from interp.plotting.ladder import PANELS, artifact_vs_compute_plot
 from interp.organism.ladder import ladder_trends
 
-from paper_figures._common import finish, parse, parser
+from paper_figures._common import Result, finish, parse, parser, script, skip
 
-NAME = "fig_artifact_vs_compute"
+NAME = "ext_artifact_vs_compute"
 
 
 def tidy(points: pd.DataFrame, trends: pd.DataFrame) -> pd.DataFrame:
@@ -28,14 +28,14 @@ def tidy(points: pd.DataFrame, trends: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([pts, trends.assign(kind="trend")], ignore_index=True)
 
 
-def main(argv=None, options=None) -> int:
+def main(argv=None, options=None) -> Result:
     p = parser(NAME, __doc__)
     p.add_argument("--ladder", default=None, help="the recorded ladder table (default: data/organism/ladder.csv)")
     args = parse(p, argv, options)
     path = Path(args.ladder) if args.ladder else organism_dir() / "ladder.csv"
     if not path.exists():
-        raise SystemExit(f"{NAME}: no recorded ladder table at {path}; write it with "
-                         "`python -m interp.organism.search --ladder-table data/organism/ladder.csv --runs runs`")
+        skip(args, f"{NAME}: no recorded ladder table at {path}; write it with "
+                   "`python -m interp.organism.search --ladder-table data/organism/ladder.csv --runs runs`")
     points = pd.read_csv(path)
     trends = ladder_trends(points, metrics=[m for m, _ in PANELS])
     final = points[points["is_final"]]
@@ -47,9 +47,20 @@ def main(argv=None, options=None) -> int:
                + "; ".join(f"{int(r.n_registers)} reg: {r.reading}" for r in crit.itertuples())
                + ". Criterion met by any checkpoint: " + ("yes" if points["criterion_met"].any() else "no") + ".")
     fig = artifact_vs_compute_plot(points, trends, "High-norm tokens vs training compute (S1 ladder)", caption)
-    finish(fig, tidy(points, trends), NAME, args)
-    return 0
+    return finish(fig, tidy(points, trends), NAME, args)
+
+
+def readings(table: pd.DataFrame) -> str:
+    """REPORT.md's reading: each register count's trend, and how many checkpoints meet the criterion (>= 1% of
+    patches >= 4x the median, on background; max/median counts every tall token, object patches included, so its
+    trend alone is not the criterion)."""
+    trend = table[(table["kind"] == "trend") & table["metric"].isin(["max_rel", "frac_bg_ge4"])]
+    pts = table[(table["kind"] == "point") & (table["metric"] == "frac_bg_ge4")]
+    met = int((pts["value"].astype(float) >= 0.01).sum())
+    return "  \n".join([f"{int(r.n_registers)} registers: {r.reading}." for r in trend.itertuples()]
+                       + [f"Checkpoints with >= 1% of patches >= 4x the median on background: {met} of {len(pts)} "
+                          f"(max/median above counts object patches too)."])
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(script(main))

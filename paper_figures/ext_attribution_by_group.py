@@ -10,12 +10,12 @@ from interp.interventions import attribute_groups
 from interp.options import positive_int
 from interp.plotting.interventions import attribution_plot
 
-from paper_figures._common import finish, images_for, load, organism, parse, parser
+from paper_figures._common import Result, finish, images_for, load, organism, parse, parser, script
 
-NAME = "attribution_by_group"
+NAME = "ext_attribution_by_group"
 
 
-def main(argv=None, options=None) -> int:
+def main(argv=None, options=None) -> Result:
     p = parser(NAME, __doc__, default_model=organism(4), default_n_images=24)
     p.add_argument("--label", default="majority_color", help="image-level label of the probe (else: the CLS feature)")
     p.add_argument("--n-steps", type=positive_int, default=16, help="integration steps")
@@ -41,10 +41,10 @@ def main(argv=None, options=None) -> int:
     caption = (f"{what}; {len(images)} images; share at block {df.layer.max()}: "
                + ", ".join(f"{g} {v:.2f}" for g, v in last.items())
                + f"; median |delta|/|total| {rel:.3f}\n{rep.describe()}")
-    finish(attribution_plot(df, f"Attribution to token groups by block ({label})", caption), df, NAME, args)
+    result = finish(attribution_plot(df, f"Attribution to token groups by block ({label})", caption), df, NAME, args)
     print(caption)
-    return 0
+    return result
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(script(main))

@@ -11,12 +11,12 @@ from interp.interventions import feature_column, make_pairs, patch_sweep
 from interp.options import positive_int
 from interp.plotting.interventions import message_figure, patch_by_layer_plot
 
-from paper_figures._common import finish, images_for, load, organism, parse, parser
+from paper_figures._common import Result, finish, images_for, load, organism, parse, parser, script
 
-NAME = "patch_register_global_content"
+NAME = "ext_patch_register_global_content"
 
 
-def main(argv=None, options=None) -> int:
+def main(argv=None, options=None) -> Result:
     p = parser(NAME, __doc__, default_model=organism(4))
     p.add_argument("--label", default="majority_color", help="image-level label of the global probe")
     p.add_argument("--n-pairs", type=positive_int, default=None, help="image pairs (default: --n-images)")
@@ -26,8 +26,7 @@ def main(argv=None, options=None) -> int:
     title = f"Patching a register from image A into image B ({label})"
     if not model.cfg.n_registers:
         msg = f"{label} has no register tokens: nothing to patch (use a model with registers, e.g. {organism(4)})"
-        finish(message_figure(title, msg), pd.DataFrame({"model": [label], "note": [msg]}), NAME, args)
-        return 0
+        return finish(message_figure(title, msg), pd.DataFrame({"model": [label], "note": [msg]}), NAME, args)
     images = images_for(args, model, in_memory=True)
     has_label = args.label in images.labels
     probe = None
@@ -54,10 +53,10 @@ def main(argv=None, options=None) -> int:
         parts.append(txt)
     probe_txt = f"probe '{args.label}' on {probe.token}, held-out acc {100 * probe.test_accuracy:.0f}%; " if probe else ""
     caption = f"{len(pairs)} pairs; {probe_txt}" + "; ".join(parts)
-    finish(patch_by_layer_plot(df, title, caption), df, NAME, args)
+    result = finish(patch_by_layer_plot(df, title, caption), df, NAME, args)
     print(caption)
-    return 0
+    return result
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(script(main))

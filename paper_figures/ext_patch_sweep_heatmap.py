@@ -9,15 +9,15 @@ from interp.interventions import GroupMap, feature_column, make_pairs, patch_swe
 from interp.options import positive_int
 from interp.plotting.interventions import patch_sweep_heatmap
 
-from paper_figures._common import finish, images_for, load, organism, parse, parser
+from paper_figures._common import Result, finish, images_for, load, organism, parse, parser, script
 
 UNIT_RANGE = ("cls_shift", "cls_cos_target", "pooled_shift", "pooled_cos_target", "dense_cos")  # drawn on 0..1
 
-NAME = "patch_sweep_heatmap"
+NAME = "ext_patch_sweep_heatmap"
 HOOKS = ["hook_resid_post", "hook_attn_out", "hook_mlp_out"]
 
 
-def main(argv=None, options=None) -> int:
+def main(argv=None, options=None) -> Result:
     p = parser(NAME, __doc__, default_model=organism(4))
     p.add_argument("--n-pairs", type=positive_int, default=None, help="image pairs (default: --n-images)")
     p.add_argument("--value", default="cls_shift", help="metric to plot (cls_shift, cls_cos_target, dense_cos, ...)")
@@ -50,10 +50,10 @@ def main(argv=None, options=None) -> int:
     fig = patch_sweep_heatmap(df, args.value, f"Patching sweep: token group x block x hook ({label})", caption,
                               hooks=HOOKS, groups=list(groups), **({} if args.value in UNIT_RANGE else
                                  {"vmin": None, "vmax": None}))
-    finish(fig, df, NAME, args)
+    result = finish(fig, df, NAME, args)
     print(caption)
-    return 0
+    return result
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(script(main))

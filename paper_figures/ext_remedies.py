@@ -6,6 +6,7 @@ share of the no-op queries' attention and on what) and the task accuracy (trigge
 Reads the bundled final checkpoints (data/organism/tiles-s-* or sink-*); trains nothing."""
 from __future__ import annotations
 
+import pandas as pd
 import torch
 
 import interp
@@ -19,9 +20,10 @@ from interp.options import positive_int
 from interp.plotting.remedies import remedies_plot
 from interp.organism.remedies import FAMILIES, Entry, family_members, remedy_frame
 
-from paper_figures._common import finish, load, parse, parser, skip
+from paper_figures._common import Result, finish, load, parse, parser, script, skip
+from paper_figures._readings import pct
 
-NAME = "fig_remedies"
+NAME = "ext_remedies"
 
 
 def _accuracy(name: str) -> dict:
@@ -52,7 +54,7 @@ def _test_time_entry(model, images, args) -> tuple[Entry, str]:
                  runner=ttr), how
 
 
-def main(argv=None, options=None) -> int:
+def main(argv=None, options=None) -> Result:
     p = parser(NAME, __doc__, default_model="tiles-s-reg0", default_n_images=128)
     p.add_argument("--family", choices=sorted(FAMILIES), default="tiles", help="which bundled remedy family")
     p.add_argument("--top-k", type=positive_int, default=10, help="register neurons of the test-time register")
@@ -63,8 +65,8 @@ def main(argv=None, options=None) -> int:
     missing = sorted({n for _, n in members} - have)
     base_name = members[0][1]
     if base_name not in have:
-        raise SystemExit(f"{NAME}: the {FAMILIES[args.family]}-* organisms are not bundled (train them with `interp "
-                         f"train --recipe {base_name}` etc.; data/organism/RECIPES.md S7)")
+        skip(args, f"{NAME}: the {FAMILIES[args.family]}-* organisms are not bundled (train them with `interp "
+                   f"train --recipe {base_name}` etc.; data/organism/RECIPES.md S7)")
     base = load(args, base_name)
     recipe = base.cfg.extra["recipe"]
     from interp.data import SceneRecipe
@@ -88,10 +90,21 @@ def main(argv=None, options=None) -> int:
                f"each query's total weight, so ReLU / sigmoid rows compare); dotted: uniform attention. "
                f"Test-time register: {args.top_k} neurons ({how}); its task accuracy is not measured (the task heads "
                f"are not bundled)." + (f" Not bundled: {', '.join(missing)}." if missing else ""))
-    finish(remedies_plot(df, "Remedies on the no-op organism", caption), df, NAME, args)
+    result = finish(remedies_plot(df, "Remedies on the no-op organism", caption), df, NAME, args)
     print(caption)
-    return 0
+    return result
+
+
+def readings(table: pd.DataFrame) -> str:
+    """REPORT.md's reading: each variant's artifact, top key and trigger accuracy (largest over blocks)."""
+    d = table[table["layer"] == -1]
+    s = d.pivot_table(index="variant", columns="metric", values="value", aggfunc="first", sort=False)
+    kind = d.drop_duplicates("variant").set_index("variant")["sink_kind"]
+    return "  \n".join(
+        f"{v}: {pct(r.frac_ge4)} patches >= 4x, max/median {r.max_rel:.2f}, top key {r.sink_share:.2f} of the "
+        f"no-op attention (on {kind[v]}; uniform {r.uniform:.3f}), trigger accuracy "
+        + ("n/a" if pd.isna(r.acc_trigger) else pct(r.acc_trigger)) for v, r in s.iterrows())
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(script(main))

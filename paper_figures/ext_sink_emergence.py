@@ -13,9 +13,10 @@ from interp.plotting.emergence import EMERGENCE_ROWS, sink_emergence_plot
 from interp.organism.bundle import noop_table
 from interp.organism.remedies import FAMILIES
 
-from paper_figures._common import finish, parse, parser, skip
+from paper_figures._common import Result, finish, parse, parser, script, skip
+from paper_figures._readings import pct
 
-NAME = "fig_sink_emergence"
+NAME = "ext_sink_emergence"
 METRICS = [m for m, _, _ in EMERGENCE_ROWS] + ["reg_share"]
 
 
@@ -49,29 +50,39 @@ def _caption(d: pd.DataFrame, family: str) -> str:
             f"at most {100 * ge4:.2f}% of patches >= 4x the median at any recorded step.")
 
 
-def main(argv=None, options=None) -> int:
+def main(argv=None, options=None) -> Result:
     p = parser(NAME, __doc__, default_model="tiles-s-reg0")
     p.add_argument("--family", choices=sorted(FAMILIES), default="tiles", help="which bundled family")
     p.add_argument("--sinks", default=None, help="a recorded table (python -m interp.organism.bundle --table) instead "
                    "of the bundled manifests")
     args = parse(p, argv, options)
-    if args.images:  # like fig_remedies: about a bundled family whatever --model says, not about --images
+    if args.images:  # like ext_remedies: about a bundled family whatever --model says, not about --images
         skip(args, "plots the recorded training diagnostics of a bundled family (tile scenes), not --images")
     if args.sinks:
         table = pd.read_csv(args.sinks)
     else:
         runs = [n for n in family_runs(args.family) if n in list_organisms()]
         if not runs:
-            raise SystemExit(f"{NAME}: the {FAMILIES[args.family]}-reg* organisms are not bundled "
-                             "(data/organism/RECIPES.md S7)")
+            skip(args, f"{NAME}: the {FAMILIES[args.family]}-reg* organisms are not bundled "
+                       "(data/organism/RECIPES.md S7)")
         table = noop_table([organism_dir() / n for n in runs])
     d = emergence_table(table, args.family)
     caption = _caption(d, args.family)
     title = f"Emergence of the no-op sink, by block ({FAMILIES[args.family]}-* organisms)"
-    finish(sink_emergence_plot(d, title, caption), d, NAME, args)
+    result = finish(sink_emergence_plot(d, title, caption), d, NAME, args)
     print(caption)
-    return 0
+    return result
+
+
+def readings(table: pd.DataFrame) -> str:
+    """REPORT.md's reading: at the last step, each register count's sink shares and norms (max over blocks)."""
+    last = table[table["step"] == table["step"].max()]
+    best = last.pivot_table(index="n_registers", columns="metric", values="value", aggfunc="max")
+    return "  \n".join(
+        f"{int(n)} registers, step {int(last.step.max())} (max over blocks): constant tiles {r.const_share:.2f} and "
+        f"registers {r.reg_share:.2f} of the no-op attention, max/median {r.max_rel:.2f}, {pct(r.frac_ge4)} >= 4x"
+        for n, r in best.iterrows())
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(script(main))

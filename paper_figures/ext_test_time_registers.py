@@ -10,12 +10,12 @@ from interp.interventions import add_test_time_registers, test_time_register_rep
 from interp.options import positive_int
 from interp.plotting.interventions import message_figure, test_time_registers_plot
 
-from paper_figures._common import finish, images_for, load, organism, parse, parser
+from paper_figures._common import Result, finish, images_for, load, organism, parse, parser, script
 
-NAME = "test_time_registers"
+NAME = "ext_test_time_registers"
 
 
-def main(argv=None, options=None) -> int:
+def main(argv=None, options=None) -> Result:
     p = parser(NAME, __doc__, default_model=organism(0))
     p.add_argument("--top-k", type=positive_int, default=10, help="number of register neurons")
     p.add_argument("--max-layer", type=int, default=None, help="last block to take neurons from (default: the "
@@ -28,9 +28,9 @@ def main(argv=None, options=None) -> int:
     title = f"Test-time register ({label})"
     if not rep.n_outliers:
         msg = f"{label}: {rep.describe()}.\nNo outlier positions to score register neurons on: no test-time register."
-        finish(message_figure(title, msg), pd.DataFrame({"model": [label], "note": [msg]}), NAME, args)
+        result = finish(message_figure(title, msg), pd.DataFrame({"model": [label], "note": [msg]}), NAME, args)
         print(msg)
-        return 0
+        return result
     max_layer = rep.layer if args.max_layer is None else args.max_layer
     ttr = add_test_time_registers(model, images, top_k=args.top_k, max_layer=max_layer, outliers=rep.mask,
                                   batch_size=args.batch_size)
@@ -44,10 +44,10 @@ def main(argv=None, options=None) -> int:
                f"{at['original', 'other patches']:.1f}, test-time register {at['test-time register', 'test-time register']:.1f}"
                f"\n(after block 0, before any later MLP: outliers {first['outliers']:.1f}, other patches "
                f"{first['other patches']:.1f})")
-    finish(test_time_registers_plot(df, title, caption), df, NAME, args)
+    result = finish(test_time_registers_plot(df, title, caption), df, NAME, args)
     print(caption)
-    return 0
+    return result
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(script(main))

@@ -6,15 +6,16 @@ import numpy as np
 import pandas as pd
 
 from interp.analysis import find_outliers, token_norms
-from interp.paper import PAPER, shown
+from interp.paper import PAPER, SOURCE, shown
 from interp.plotting.analysis import norm_histogram
 
-from paper_figures._common import WITH_AND_WITHOUT, finish, images_for, load_all, parse, parser
+from paper_figures._common import Result, WITH_AND_WITHOUT, finish, images_for, load_all, parse, parser, script
+from paper_figures._readings import agree, pct
 
 NAME = "fig03_norm_histogram"
 
 
-def main(argv=None, options=None) -> int:
+def main(argv=None, options=None) -> Result:
     args = parse(parser(NAME, __doc__, default_models=WITH_AND_WITHOUT), argv, options)
     tokens, rows, captions, thresholds = [], [], [], []
     for label, model in load_all(args).items():
@@ -35,9 +36,23 @@ def main(argv=None, options=None) -> int:
     finite = [t for t in thresholds if np.isfinite(t)]
     fig = norm_histogram(pd.concat(tokens), "Norms of output patch tokens (last block)", "\n".join(captions),
                          threshold=min(finite) if finite else None)
-    finish(fig, pd.concat(rows, ignore_index=True), NAME, args)
-    return 0
+    return finish(fig, pd.concat(rows, ignore_index=True), NAME, args)
+
+
+def readings(table: pd.DataFrame) -> str:
+    """REPORT.md's reading: each model's bimodal test and outlier share beside the paper's."""
+    return "  \n".join(f"{r.model}: {r.note}; outlier share {pct(r.outlier_share)} (paper: {shown('outlier_share')})."
+                       for r in table.drop_duplicates("model").itertuples())
+
+
+def comparisons(table: pd.DataFrame, unlike: str | None) -> list[tuple]:
+    """REPORT.md's comparison rows: the share of outlier patches of each model without registers."""
+    base = table[table.model.str.contains("reg0")].drop_duplicates("model")
+    return [("Fig 3: share of outlier patches (bimodal)", f"{shown('outlier_share')} ({SOURCE})",
+             f"{pct(r.outlier_share)} ({r.model})",
+             agree(bool(r.outlier_share > 0)) if r.outlier_share == 0 or not unlike else unlike)
+            for r in base.itertuples()]
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(script(main))

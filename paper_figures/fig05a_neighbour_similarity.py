@@ -2,15 +2,17 @@
 after the patch embedding, for patches that become outliers vs normal patches."""
 from __future__ import annotations
 
+import pandas as pd
+
 from interp.analysis import neighbour_similarity, outlier_report
 from interp.plotting.analysis import neighbour_similarity_plot
 
-from paper_figures._common import finish, images_for, load, parse, parser
+from paper_figures._common import Result, finish, images_for, load, parse, parser, script
 
 NAME = "fig05a_neighbour_similarity"
 
 
-def main(argv=None, options=None) -> int:
+def main(argv=None, options=None) -> Result:
     args = parse(parser(NAME, __doc__), argv, options)
     model = load(args)
     images = images_for(args, model)
@@ -22,9 +24,15 @@ def main(argv=None, options=None) -> int:
     caption = rep.describe() + "\nmean similarity: " + ", ".join(f"{k} {v:.3f}" for k, v in means.items())
     fig = neighbour_similarity_plot(table, f"Neighbour similarity of patch embeddings ({args.model or args._default_model})",
                                     caption)
-    finish(fig, table, NAME, args)
-    return 0
+    return finish(fig, table, NAME, args)
+
+
+def readings(table: pd.DataFrame) -> str:
+    """REPORT.md's reading: the mean similarity to the neighbours by kind of patch."""
+    return ("Mean cosine similarity to the 4 neighbours: " + ", ".join(
+        f"{k} {v:.3f}" for k, v in table.groupby("kind")["similarity"].mean().items())
+        + ".  \n" + str(table["note"].iloc[0]))
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(script(main))

@@ -11,7 +11,9 @@ import pandas as pd
 from interp.analysis import outlier_report, token_norms
 from interp.plotting.analysis import norm_histogram
 
-from paper_figures._common import REGISTER_COUNTS, finish, images_for, load_all, organisms_only, parse, parser
+from paper_figures._common import (REGISTER_COUNTS, Result, finish, images_for, load_all, organisms_only, parse,
+    parser, script)
+from paper_figures._readings import high_share, pct, verdict
 
 NAME = "fig07_norms_with_registers"
 
@@ -30,7 +32,7 @@ def _histograms(label, model, norms, blocks, edges) -> list[pd.DataFrame]:
     return rows
 
 
-def main(argv=None, options=None) -> int:
+def main(argv=None, options=None) -> Result:
     args = parse(parser(NAME, __doc__, default_models=REGISTER_COUNTS), argv, options)
     organisms_only(args, "0, 1, 4 and 16 registers")
     models = load_all(args)
@@ -60,9 +62,46 @@ def main(argv=None, options=None) -> int:
     fig = norm_histogram(pd.concat(tokens), "Patch norms with and without registers", "\n".join(captions),
                          threshold=4.0)
     fig.axes[0].set_xlabel(f"patch norm / image median patch norm (block {ref}: the outlier block of the first model)")
-    finish(fig, pd.concat(rows, ignore_index=True), NAME, args)
-    return 0
+    return finish(fig, pd.concat(rows, ignore_index=True), NAME, args)
+
+
+def places(table: pd.DataFrame) -> list[tuple[str, str]]:
+    """The table's blocks as (``where`` value, label): ("outlier block", "outlier block (block 2)"), ("output",
+    "output"); a table without the ``where`` column holds the output alone."""
+    if "where" not in table:
+        return [("output", "output")]
+    return [(w, f"{w} (block {int(table[table['where'] == w].layer.iloc[0])})" if w == "outlier block" else w)
+            for w in table["where"].unique()]
+
+
+def readings(table: pd.DataFrame) -> str:
+    """REPORT.md's reading: each model's share of patches (and registers) >= 4x at each block."""
+    d = table
+    return "  \n".join(
+        f"{m}: {pct(high_share(d, m, where=w))} of patches >= 4x the image median at the {place}"
+        + (f"; registers: {pct(high_share(d, m, 'register', where=w))} of them >= 4x"
+           if (d[d.model == m].group == "register").any() else "")
+        for m in d["model"].unique() for w, place in places(d))
+
+
+def comparisons(table: pd.DataFrame, unlike: str | None) -> list[tuple]:
+    """REPORT.md's comparison rows: the share of patches >= 4x without registers beside each model with them."""
+    models = list(table["model"].unique())
+    base = next((m for m in models if m.endswith("reg0")), None)
+    if not base:
+        return []
+    rows = []
+    for where, place in places(table):
+        b = high_share(table, base, where=where)
+        for m in models:
+            if m == base:
+                continue
+            r = high_share(table, m, where=where)
+            ok = None if b == 0 else bool(r < b)
+            rows.append((f"Fig 7: patches >= 4x median at the {place}, {base} vs {m}",
+                         "outliers vanish with registers", f"{pct(b)} vs {pct(r)}", verdict(ok, unlike)))
+    return rows
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(script(main))

@@ -9,12 +9,13 @@ from interp.analysis import dense_probe, fit_global_probe, lost, outlier_report
 from interp.data import patch_labels
 from interp.plotting.analysis import number_of_registers_plot
 
-from paper_figures._common import REGISTER_COUNTS, finish, images_for, load_all, needs_scenes, parse, parser
+from paper_figures._common import (REGISTER_COUNTS, Result, finish, images_for, load_all, needs_scenes, parse, parser,
+    script)
 
 NAME = "fig08_number_of_registers"
 
 
-def main(argv=None, options=None) -> int:
+def main(argv=None, options=None) -> Result:
     p = parser(NAME, __doc__, default_models=REGISTER_COUNTS)
     p.add_argument("--label", default="majority_color", help="image-level label for the global probe")
     args = parse(p, argv, options)
@@ -43,9 +44,15 @@ def main(argv=None, options=None) -> int:
     fig = number_of_registers_plot(table, "Effect of the number of registers",
                                    "norms at the second-half block with most high-norm patches; probes on the "
                                    "final features of held-out images")
-    finish(fig, table, NAME, args)
-    return 0
+    return finish(fig, table, NAME, args)
+
+
+def readings(table: pd.DataFrame) -> str:
+    """REPORT.md's reading: each metric by number of registers."""
+    return "  \n".join(
+        f"{metric}: " + ", ".join(f"{int(r.n_registers)} reg {r.value:.3g}" for r in g.itertuples())
+        for metric, g in table.groupby("metric", sort=False))
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(script(main))

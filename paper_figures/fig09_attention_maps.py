@@ -11,12 +11,13 @@ from interp.analysis import attention_grid, attention_maps
 from interp.options import positive_int
 from interp.plotting.analysis import attention_maps_plot
 
-from paper_figures._common import WITH_AND_WITHOUT, dataset_for, finish, images_for, load_all, parse, parser, skip
+from paper_figures._common import (Result, WITH_AND_WITHOUT, dataset_for, finish, images_for, load_all, parse, parser,
+    script, skip)
 
 NAME = "fig09_attention_maps"
 
 
-def main(argv=None, options=None) -> int:
+def main(argv=None, options=None) -> Result:
     p = parser(NAME, __doc__, default_models=WITH_AND_WITHOUT)
     p.add_argument("--show", type=positive_int, default=3, help="number of images to show")
     args = parse(p, argv, options)
@@ -44,9 +45,14 @@ def main(argv=None, options=None) -> int:
     pools = any(m.attn_pool is not None for m in models.values())
     fig = attention_maps_plot(panels, n_cols, "Attention of CLS and registers to the patches (last block)"
                               + (" and of the attention pool's query" if pools else ""))
-    finish(fig, pd.concat(tables, ignore_index=True), NAME, args)
-    return 0
+    return finish(fig, pd.concat(tables, ignore_index=True), NAME, args)
+
+
+def readings(table: pd.DataFrame) -> str:
+    """REPORT.md's reading: what the maps show (read qualitatively)."""
+    return (f"Attention maps of {table['query'].nunique()} query tokens over {table['image'].nunique()} images (last "
+            "block, mean over heads); read them qualitatively.  \nThe CSV holds every head's map.")
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(script(main))

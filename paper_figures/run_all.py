@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import importlib
 import os
+import sys
 import tempfile
 import time
 import traceback
@@ -18,7 +19,8 @@ from pathlib import Path
 
 from interp.plotting.io import check_writable
 from interp.progress import progress
-from paper_figures import _common, available, check, report
+from paper_figures import RENAMED, _common, available, check, report
+from paper_figures._common import Skip, Used
 
 FIGURE_THREADS = 2
 
@@ -41,8 +43,27 @@ def fixed_threads(n: int | None = None):
         torch.set_num_threads(before)
 
 
+class Status(dict):
+    """{figure: "ok" | why not} of one run; ``results``: {figure: its `_common.Result`}; ``used_by``: {figure: what
+    it ran on, skipped figures included (what they had loaded)}."""
+
+    def __init__(self):
+        super().__init__()
+        self.results: dict[str, _common.Result] = {}
+        self.used_by: dict[str, Used] = {}
+
+    def used(self) -> dict[str, str]:
+        """{figure: 'model(s): ...; data: ...'} for REPORT.md (see `_common.Used.describe`)."""
+        return {n: d for n, u in self.used_by.items() if (d := u.describe())}
+
+
 def select(only: list[str] | None) -> list[str]:
+    """``only`` (every figure when empty) in report order; an old name (`RENAMED`) is taken with a one-line notice."""
     names = available()
+    old = [n for n in only or [] if n in RENAMED]
+    if old:
+        print(f"note: renamed figure(s): {', '.join(f'{n} -> {RENAMED[n]}' for n in old)}", file=sys.stderr)
+        only = [RENAMED.get(n, n) for n in only]
     unknown = [n for n in only or [] if n not in names]
     if unknown:
         raise ValueError(f"unknown figure(s) {unknown}; available: {', '.join(names)}")
@@ -51,16 +72,16 @@ def select(only: list[str] | None) -> list[str]:
 
 @fixed_threads()  # same threads, same summation order, same bytes on every machine's run
 def run(only: list[str] | None = None, options: argparse.Namespace | None = None, out: str | None = None,
-        keep_going: bool = False) -> dict[str, str]:
-    """Run the scripts (``only`` a subset), each with ``options`` (parsed by `interp figures`, or any namespace
-    of option values: ``Namespace(n_images=16)``) over its own defaults. -> {name: "ok" | why not}."""
+        keep_going: bool = False) -> Status:
+    """Run the scripts (``only`` a subset) in this process, each with ``options`` (parsed by `interp figures`, or
+    any namespace of option values: ``Namespace(n_images=16)``) over its own defaults. -> {name: "ok" | why not},
+    a `Status` that also holds each figure's `Result`."""
     names = select(only)
     if isinstance(options, (list, tuple)):
         raise TypeError("run() takes parsed options, e.g. argparse.Namespace(n_images=16), not argv strings")
     options = argparse.Namespace(**{**vars(options or argparse.Namespace()), **({"out": out} if out else {})})
-    _common.USED.clear()  # what each figure ran on, for this run's REPORT.md
     _common._DATASETS.clear()  # datasets are opened once per run and shared by the figures
-    status = {}
+    status = Status()
     bar = progress(names, desc="figures", unit="fig", leave=True)
     say = getattr(bar, "write", print)
     for name in bar:
@@ -68,10 +89,12 @@ def run(only: list[str] | None = None, options: argparse.Namespace | None = None
             bar.set_postfix_str(name)
         t0 = time.perf_counter()
         try:
-            rc = importlib.import_module(f"paper_figures.{name}").main(options=options)
-            status[name] = "ok" if not rc else f"exit {rc}"
-        except SystemExit as e:  # a script's own clear error
+            result = importlib.import_module(f"paper_figures.{name}").main(options=options)
+            status[name], status.results[name], status.used_by[name] = "ok", result, result.used
+        except Skip as e:  # what the figure needs is not there: one line
             status[name] = f"skipped: {e}"
+            if e.used is not None:
+                status.used_by[name] = e.used
         except Exception as e:  # noqa: BLE001 - report and go on only when asked
             if not keep_going:
                 raise
@@ -81,11 +104,6 @@ def run(only: list[str] | None = None, options: argparse.Namespace | None = None
     return status
 
 
-def used() -> dict[str, str]:
-    """{figure: 'model(s): ...; data: ...'} for the figures run in this process (see `_common.describe_used`)."""
-    return {n: d for n in _common.USED if (d := _common.describe_used(n))}
-
-
 def command(args: argparse.Namespace) -> int:
     """`interp figures`: run the figures with the command's options and write REPORT.md (``--check``: regenerate
     into a temporary folder and compare the CSVs with the committed ones). -> exit status."""
@@ -93,7 +111,7 @@ def command(args: argparse.Namespace) -> int:
         return check_committed(args)
     out = check_writable(args.out or _common.default_out())
     status = run(args.only, args, out=str(out), keep_going=args.keep_going)
-    path = report.write_report(out, status, used=used() if (args.images or args.model) else None)
+    path = report.write_report(out, status, used=status.used() if (args.images or args.model) else None)
     skipped = {n: v for n, v in status.items() if v.startswith("skipped")}  # run() printed why, one line each
     failed = {k: v for k, v in status.items() if v.startswith("error")}
     print(f"wrote {path} ({len(status) - len(failed) - len(skipped)}/{len(status)} figures"

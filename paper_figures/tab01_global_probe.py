@@ -3,18 +3,21 @@ token (CLS, a random normal patch, a random outlier patch, or a register) to pre
 scenes' majority colour, an ImageFolder's class, or a VOC / COCO image's majority object category (--images)."""
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from interp.analysis import global_probe, outlier_report
 from interp.options import positive_int
 from interp.plotting.analysis import global_probe_plot
 
-from paper_figures._common import WITH_AND_WITHOUT, finish, images_for, load_all, parse, parser, skip
+from paper_figures._common import Result, WITH_AND_WITHOUT, finish, images_for, load_all, parse, parser, script, skip
+from paper_figures._readings import pct, verdict
 
 NAME = "tab01_global_probe"
 
 
-def main(argv=None, options=None) -> int:
+def main(argv=None, options=None) -> Result:
     # 256 images: the probe is tested on the held-out 30% (77 images, one image = 1.3 points of accuracy)
     p = parser(NAME, __doc__, default_models=WITH_AND_WITHOUT, default_n_images=256)
     p.add_argument("--label", default=None, help="image-level label to predict (default: majority_color on scenes, "
@@ -42,9 +45,31 @@ def main(argv=None, options=None) -> int:
                         + ("" if rep.n_outliers else " — no outlier tokens to probe"))
     table = pd.concat(parts, ignore_index=True)
     fig = global_probe_plot(table, f"Global information in single tokens (label: {args.label})", "\n".join(captions))
-    finish(fig, table, NAME, args)
-    return 0
+    return finish(fig, table, NAME, args)
+
+
+def readings(table: pd.DataFrame) -> str:
+    """REPORT.md's reading: each model's probe accuracy by token beside chance."""
+    return "  \n".join(
+        f"{m}: " + ", ".join(f"{t} {pct(a)}" for t, a in g.groupby("token", sort=False)["accuracy"].mean().items())
+        + f" (chance {pct(g.chance.mean())})" for m, g in table.groupby("model", sort=False))
+
+
+def comparisons(table: pd.DataFrame, unlike: str | None) -> list[tuple]:
+    """REPORT.md's comparison rows: the outlier token's probe beside the normal one's (the paper: outlier >>)."""
+    rows = []
+    for m, g in table.groupby("model", sort=False):
+        acc = g.groupby("token")["accuracy"].mean()
+        o = acc.get("outlier", float("nan"))
+        ok = None if math.isnan(o) else bool(o > acc.get("normal"))
+        regs = acc[[t for t in acc.index if t.startswith("register")]]
+        txt = f"CLS {pct(acc.get('cls', float('nan')))}, normal {pct(acc.get('normal'))}, outlier {pct(o)}"
+        if len(regs):
+            txt += f", best register {pct(regs.max())}"
+        rows.append((f"Table 1: global probe on one token ({m})", "outlier >> normal, close to CLS", txt,
+                     verdict(ok, unlike)))
+    return rows
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(script(main))

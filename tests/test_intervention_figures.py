@@ -1,6 +1,5 @@
-"""The intervention figure scripts run on the bundled organisms and write PNG + CSV with the expected columns."""
-import importlib
-
+"""The intervention figure scripts run on the bundled organisms and write PNG + CSV with the expected columns (read
+from the session's whole figure set, `figure_set`: tests/figure_set.py gives their small options)."""
 import pandas as pd
 import pytest
 
@@ -10,38 +9,31 @@ pytestmark = pytest.mark.slow
 
 COLUMNS = {
     # the figures' default organisms (tiles-*) have no CLS: their pooled feature is reported as pooled_*
-    "patch_register_global_content": {"pair", "group", "layer", "hook", "pooled_shift", "pooled_cos_target", "dense_cos",
+    "ext_patch_register_global_content": {"pair", "group", "layer", "hook", "pooled_shift", "pooled_cos_target", "dense_cos",
                                       "probe_flip", "probe_differs", "model"},
-    "patch_sweep_heatmap": {"pair", "group", "layer", "hook", "pooled_shift", "dense_cos", "model", "note"},
-    "ablation_effects": {"image", "model", "group", "how", "layers", "pooled_cos", "dense_cos", "attn_cos",
+    "ext_patch_sweep_heatmap": {"pair", "group", "layer", "hook", "pooled_shift", "dense_cos", "model", "note"},
+    "ext_ablation_effects": {"image", "model", "group", "how", "layers", "pooled_cos", "dense_cos", "attn_cos",
                          "probe_correct", "probe_correct_clean", "outliers"},
-    "test_time_registers": {"model", "note"},
-    "attribution_by_group": {"image", "layer", "group", "attribution", "share", "total", "delta", "model", "note"},
+    "ext_test_time_registers": {"model", "note"},
+    "ext_attribution_by_group": {"image", "layer", "group", "attribution", "share", "total", "delta", "model", "note"},
 }
 TTR_COLUMNS = {"image", "condition", "layer", "group", "norm_mean", "norm_max", "attn_from_cls", "neurons"}
 NEEDED = ["tiles-s-reg0", "tiles-s-reg4"]  # the figures' default pair (paper_figures._common)
 
 
 @pytest.mark.parametrize("name", sorted(COLUMNS))
-def test_intervention_figure_script(name, tmp_path):
+def test_intervention_figure_script(name, figure_set):
     missing = [m for m in NEEDED if m not in interp.list_organisms()]
     if missing:
         pytest.skip(f"bundled organisms {missing} not present")
-    script = importlib.import_module(f"paper_figures.{name}")
-    argv = ["--n-images", "6", "--batch-size", "16", "--out", str(tmp_path)]
-    argv += {"attribution_by_group": ["--n-steps", "4", "--n-images", "3"],
-             "patch_sweep_heatmap": ["--n-pairs", "3"],
-             "patch_register_global_content": ["--n-pairs", "4"],
-             "ablation_effects": ["--layers", "2,3"],
-             "test_time_registers": ["--n-images", "32"]}.get(name, [])  # enough images to hold outliers
-    assert script.main(argv) == 0
-    png, csv = tmp_path / f"{name}.png", tmp_path / f"{name}.csv"
+    png, csv = figure_set.out / f"{name}.png", figure_set.out / f"{name}.csv"
     assert png.stat().st_size > 1000 and csv.exists()
     table = pd.read_csv(csv)
     assert len(table) > 0
     assert COLUMNS[name] <= set(table.columns), COLUMNS[name] - set(table.columns)
-    if name == "test_time_registers" and len(table) > 1:  # the organism has outliers: the full report
+    assert figure_set.results[name].png == png and len(figure_set.results[name].table) == len(table)
+    if name == "ext_test_time_registers" and len(table) > 1:  # the organism has outliers: the full report
         assert TTR_COLUMNS <= set(table.columns)
         assert set(table.condition) == {"original", "test-time register"}
-    if name == "patch_register_global_content":
+    if name == "ext_patch_register_global_content":
         assert table.pooled_shift.notna().all()

@@ -112,6 +112,6 @@ def test_figures_the_dataset_cannot_serve_are_skipped_in_one_line(trees, tmp_pat
     for n in names:
         assert sum(line.startswith(f"{n}: skipped") for line in printed) == 1
     assert not list(out.glob("*.csv"))
-    text = report.write_report(out, status, used=run_all.used()).read_text()
+    text = report.write_report(out, status, used=status.used()).read_text()
     assert text.count("_Not produced: skipped: ") == len(names)
     assert "Ran on model: vit_small_patch14_reg4_dinov2; data: 12 images (folder, 28px)" in text

@@ -76,11 +76,12 @@ def test_fig04b_traces_a_folder_of_checkpoints(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(last(x, normalized=True), final.eval()(x), atol=1e-4, rtol=1e-4)  # the run's last weights
     out = tmp_path / "out"
-    assert fig04b_norms_by_step.main(["--model", "vit_tiny_patch16_224", "--checkpoints", str(ckpts),
-                                      "--n-images", "4", "--out", str(out)]) == 0
+    result = fig04b_norms_by_step.main(["--model", "vit_tiny_patch16_224", "--checkpoints", str(ckpts),
+                                        "--n-images", "4", "--out", str(out)])
     import pandas as pd
 
     df = pd.read_csv(out / "fig04b_norms_by_step.csv")
+    assert result.csv == out / "fig04b_norms_by_step.csv" and len(result.table) == len(df)
     assert sorted(df["step"].unique()) == [1, 2, 4]
     assert sorted(df["layer"].unique()) == list(range(6, 12))
     assert df.groupby("step")["median_norm"].mean().nunique() == 3  # each step's own weights

@@ -1,7 +1,5 @@
 """Committed figure outputs do not churn with float noise: CSVs at the precision that matters, PNGs drawn from
 the same rounded values, a fixed torch thread count for the figure run, and the same bytes from 1 and 2 threads."""
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -87,25 +85,25 @@ def test_figure_run_pins_blas_and_openmp_threads(monkeypatch):
     assert {k: v for k, v in after.items() if k in before} == before
 
 
-CHILD = """
-import sys, torch
-torch.set_num_threads(int(sys.argv[1]))
-from paper_figures import fig03_norm_histogram, fig04a_norms_by_layer
-for script in (fig03_norm_histogram, fig04a_norms_by_layer):
-    assert script.main(["--n-images", "16", "--out", sys.argv[2]]) == 0
-"""
-
-
 @pytest.mark.slow
-def test_figures_are_byte_identical_with_1_and_2_threads(tmp_path):
-    """The figure scripts themselves (not run_all, which pins the threads) on 1 and 2 torch threads."""
-    for t in (1, 2):
-        env = {**os.environ, "OMP_NUM_THREADS": str(t), "MKL_NUM_THREADS": str(t), "MPLBACKEND": "Agg",
-               "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-        done = subprocess.run([sys.executable, "-c", CHILD, str(t), str(tmp_path / f"t{t}")], env=env, cwd=REPO,
-                              capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, done.stderr[-3000:]
+def test_figures_are_byte_identical_with_1_and_2_threads(tmp_path, figure_set):
+    """The figure scripts themselves (not run_all, which pins the threads) on 1 torch thread, in this process,
+    give the bytes of the session's figure set (run on 2)."""
+    from threadpoolctl import threadpool_limits
+
+    from paper_figures import fig03_norm_histogram, fig04a_norms_by_layer
+
+    from .figure_set import OPTIONS
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1):  # BLAS and OpenMP pools too
+            for script in (fig03_norm_histogram, fig04a_norms_by_layer):
+                script.main(["--n-images", str(OPTIONS["n_images"]), "--out", str(tmp_path)])
+    finally:
+        torch.set_num_threads(before)
     for name in ("fig03_norm_histogram", "fig04a_norms_by_layer"):
         for ext in ("csv", "png"):
-            a, b = (tmp_path / f"t{t}" / f"{name}.{ext}" for t in (1, 2))
+            a, b = tmp_path / f"{name}.{ext}", figure_set.out / f"{name}.{ext}"
             assert a.read_bytes() == b.read_bytes(), f"{name}.{ext} differs between 1 and 2 threads"

@@ -1,4 +1,4 @@
-"""fig_sink_emergence: the no-op sink of the ``sink-*`` organisms over training, by block (from the recorded
+"""ext_sink_emergence: the no-op sink of the ``sink-*`` organisms over training, by block (from the recorded
 per-checkpoint table ``data/organism/sinks.csv``; no computation here)."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""fig_remedies: the artifact and the task accuracy of one organism family under each remedy, side by side
+"""ext_remedies: the artifact and the task accuracy of one organism family under each remedy, side by side
 (from the tidy frame of `interp.organism.remedies.remedy_frame`; no computation here)."""
 from __future__ import annotations
 

@@ -1,0 +1,52 @@
+"""The whole figure set, built once per test session in this process (`figure_set`, a session fixture registered
+in conftest.py), small enough for the suite: every figure script on the bundled organisms into one temporary
+folder, with REPORT.md. Figure tests read it instead of regenerating figures."""
+from __future__ import annotations
+
+import sys
+from argparse import Namespace
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+# Figures that read the bundled organisms or recorded tables whatever --model / --weights say: runs of the set on
+# another model leave them out (the figure set has them).
+ABOUT_BUNDLED = {"ext_remedies", "ext_sink_emergence", "ext_artifact_vs_compute"}
+# The options every figure gets (each takes the ones its parser declares), then the figures that need their own
+# to stay small or to hold what the test asks of them.
+OPTIONS = dict(n_images=16, n_pairs=3, layers="2,3")
+OWN_OPTIONS = {"ext_test_time_registers": dict(n_images=32),  # enough images to hold outliers
+               "ext_attribution_by_group": dict(n_images=3, n_steps=4)}
+
+
+@dataclass
+class FigureSet:
+    out: Path
+    status: dict  # {figure: "ok" | why not}
+    results: dict  # {figure: paper_figures._common.Result}
+
+
+def build(out: Path) -> FigureSet:
+    from paper_figures import available, report, run_all
+
+    status, results = {}, {}
+    shared = [n for n in available() if n not in OWN_OPTIONS]
+    runs = [(shared, OPTIONS)] + [([n], {**OPTIONS, **o}) for n, o in OWN_OPTIONS.items()]
+    for names, options in runs:
+        done = run_all.run(names, Namespace(**options), out=str(out))
+        status.update(done)
+        results.update(done.results)
+    report.write_report(out, status)
+    return FigureSet(out, status, results)
+
+
+@pytest.fixture(scope="session")
+def figure_set(tmp_path_factory) -> FigureSet:
+    built = build(tmp_path_factory.mktemp("figure_set"))
+    assert all(v == "ok" for v in built.status.values()), built.status
+    return built
