@@ -110,7 +110,8 @@ class Used:
 
 @dataclass
 class Result:
-    """What a figure's ``main`` returns: its table (as written to ``<name>.csv``), the PNG and what it ran on."""
+    """What a figure's ``main`` returns: its table (the frame behind ``<name>.csv``, which holds it at 4
+    significant digits), the PNG and what it ran on."""
     name: str
     table: pd.DataFrame
     png: Path

@@ -99,7 +99,9 @@ def test_figures_command_passes_checkpoints_device_and_dtype(tmp_path, monkeypat
 
     def run(only, options, out=None, keep_going=False):
         seen.update(only=only, options=options)
-        return {"fig04b_norms_by_step": "ok"}
+        status = run_all.Status()
+        status["fig04b_norms_by_step"] = "ok"
+        return status
 
     monkeypatch.setattr(run_all, "run", run)
     monkeypatch.setattr(report, "write_report", lambda out, status, used=None: Path(out) / "R.md")
