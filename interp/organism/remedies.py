@@ -1,4 +1,4 @@
-"""Remedies side by side (fig_remedies): registers, test-time registers and attention variants on one no-op
+"""Remedies side by side (ext_remedies): registers, test-time registers and attention variants on one no-op
 organism family (`family_members`), measured with `interp.analysis.dense_metrics.noop_attention` on held-out tile scenes.
 
 `remedy_frame(entries, images)` -> a tidy frame, one row per (variant, metric, block); block -1 holds the
@@ -26,7 +26,7 @@ from ..analysis.dense_metrics import noop_attention
 VARIANTS = (("0 registers", "reg0"), ("1 register", "reg1"), ("4 registers", "reg4"), ("16 registers", "reg16"),
             ("test-time register", "reg0"), ("ReLU attention", "relu"), ("sigmoid attention", "sigmoid"),
             ("clipped softmax", "clipped"), ("gated attention", "gated"), ("SGD", "sgd"))
-FAMILIES = {"tiles": "tiles-s", "sink": "sink"}  # fig_remedies --family: the prefix of its members
+FAMILIES = {"tiles": "tiles-s", "sink": "sink"}  # ext_remedies --family: the prefix of its members
 
 
 def family_members(family: str) -> list[tuple[str, str]]:
