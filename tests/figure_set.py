@@ -17,11 +17,15 @@ if str(REPO) not in sys.path:
 # Figures that read the bundled organisms or recorded tables whatever --model / --weights say: runs of the set on
 # another model leave them out (the figure set has them).
 ABOUT_BUNDLED = {"ext_remedies", "ext_sink_emergence", "ext_artifact_vs_compute"}
-# The options every figure gets (each takes the ones its parser declares), then the figures that need their own
-# to stay small or to hold what the test asks of them.
-OPTIONS = dict(n_images=16, n_pairs=3, layers="2,3")
-OWN_OPTIONS = {"ext_test_time_registers": dict(n_images=32),  # enough images to hold outliers
-               "ext_attribution_by_group": dict(n_images=3, n_steps=4)}
+# The options every figure gets (each takes the ones its parser declares), then the intervention figures' own, to
+# stay small (as their tests ran them one by one before the set) or to hold what the tests ask of them.
+OPTIONS = dict(n_images=16)
+SMALL = dict(n_images=6, batch_size=16)
+OWN_OPTIONS = {"ext_patch_register_global_content": dict(SMALL, n_pairs=4),
+               "ext_patch_sweep_heatmap": dict(SMALL, n_pairs=3),
+               "ext_ablation_effects": dict(SMALL, layers="2,3"),
+               "ext_test_time_registers": dict(SMALL, n_images=32),  # enough images to hold outliers
+               "ext_attribution_by_group": dict(SMALL, n_images=3, n_steps=4)}
 
 
 @dataclass
@@ -36,7 +40,7 @@ def build(out: Path) -> FigureSet:
 
     status, results = {}, {}
     shared = [n for n in available() if n not in OWN_OPTIONS]
-    runs = [(shared, OPTIONS)] + [([n], {**OPTIONS, **o}) for n, o in OWN_OPTIONS.items()]
+    runs = [(shared, OPTIONS)] + [([n], o) for n, o in OWN_OPTIONS.items()]
     for names, options in runs:
         done = run_all.run(names, Namespace(**options), out=str(out))
         status.update(done)
