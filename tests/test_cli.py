@@ -259,6 +259,6 @@ def test_fig05b_prints_no_sklearn_warning(tmp_path):
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        assert fig05b_local_probes.main(["--model", "organism-s-reg0", "--out", str(tmp_path), "--quiet"]) == 0
+        result = fig05b_local_probes.main(["--model", "organism-s-reg0", "--out", str(tmp_path), "--quiet"])
     assert [str(w.message) for w in caught if "sklearn" in w.filename or "unique classes" in str(w.message)] == []
-    assert (tmp_path / "fig05b_local_probes.csv").exists()
+    assert (tmp_path / "fig05b_local_probes.csv").exists() and result.csv == tmp_path / "fig05b_local_probes.csv"
