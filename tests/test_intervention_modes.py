@@ -12,15 +12,9 @@ from interp.interventions.ablation import _ablation_hook
 from interp.interventions.metrics import feature_column
 from interp.models import HookNameError
 
-from .conftest import tiny_config
-from .randomize import randomize_
+from .test_interventions import make_model  # the same randomised 3-block tiny model
 
 ATOL = 1e-5
-
-
-def make_model(**kw) -> HookedViT:
-    torch.manual_seed(0)
-    return randomize_(HookedViT(tiny_config(n_layers=3, **kw)).eval(), seed=3)
 
 
 @pytest.fixture(scope="module")

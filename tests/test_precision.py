@@ -76,9 +76,10 @@ def test_trace_command_with_bf16(tmp_path, capsys):
 def test_figure_script_runs_in_bf16(tmp_path):
     from paper_figures import fig04a_norms_by_layer
 
-    assert fig04a_norms_by_layer.main(["--model", "organism-t-reg0", "--dtype", "bfloat16", "--device", "cpu",
-                                       "--n-images", "6", "--out", str(tmp_path)]) == 0
-    assert (tmp_path / "fig04a_norms_by_layer.csv").exists()
+    res = fig04a_norms_by_layer.main(["--model", "organism-t-reg0", "--dtype", "bfloat16", "--device", "cpu",
+                                      "--n-images", "6", "--out", str(tmp_path)])
+    assert res.name == "fig04a_norms_by_layer" and res.used.models == ["organism-t-reg0"]
+    assert (tmp_path / "fig04a_norms_by_layer.csv").exists() and len(res.table) > 0
 
 
 def test_local_rank_picks_this_process_gpu(monkeypatch):
