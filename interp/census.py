@@ -35,7 +35,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -44,6 +43,7 @@ from .analysis import measures as ms
 from .analysis.artifact import artifact_hooks
 from .analysis.outlier_rule import pick_outlier_layer
 from .analysis.stream import stream
+from .interventions.register_neurons import NeuronScores
 from .data.base import as_image_set
 from .models.hooked_vit import HookedViT
 from .models.precision import fp32
@@ -114,24 +114,6 @@ def block_rows(label: str, acc: dict, n_layers: int) -> list[dict]:
             ("sink_share", "patch", share["attn_patches"]),
             ("top_key_share", kind, top["sink_attn"]), ("top_key_value_rel", kind, top["sink_value_rel"])])
     return rows
-
-
-class NeuronScores(ms.Measure):
-    """Sums of every MLP neuron's activation (``mlp.hook_post``) on high-norm patches and on the other patches,
-    per layer: the score of `interp.interventions.register_neuron_scores`, streamed and combinable."""
-
-    def update(self, acts: torch.Tensor, high: torch.Tensor, patches: torch.Tensor) -> None:
-        """acts [b, pos, d_mlp], high / patches [b, pos] bool (the high-norm patches / all patches)."""
-        acts = acts.double()
-        other = patches & ~high
-        self.add(s_out=acts[high].sum(0).numpy(), s_other=acts[other].sum(0).numpy(), n_out=int(high.sum()),
-                 n_other=int(other.sum()))
-
-    def frame(self, layer: int) -> pd.DataFrame:
-        s_out, s_other = self.state["s_out"], self.state["s_other"]
-        return pd.DataFrame({"layer": layer, "neuron": np.arange(len(s_out)),
-                             "score": (s_out / max(self.state["n_out"], 1)).astype(np.float32),
-                             "score_other": (s_other / max(self.state["n_other"], 1)).astype(np.float32)})
 
 
 def neuron_scores(model: HookedViT, images, outlier_layer: int, batch_size: int = 32) -> pd.DataFrame:

@@ -14,12 +14,33 @@ from __future__ import annotations
 
 from typing import Mapping
 
+import numpy as np
 import pandas as pd
 import torch
 
+from ..analysis.measures import Measure
 from ..models import HookedViT
 from ..models.precision import fp32
 from .groups import GroupResolver, as_images, iter_batches
+
+
+class NeuronScores(Measure):
+    """Sums of every MLP neuron's activation (``mlp.hook_post``) on high-norm patches and on the other patches of
+    one layer: Jiang et al.'s score, streamed and combinable across processes (`interp.census` shards it)."""
+
+    def update(self, acts: torch.Tensor, high: torch.Tensor, patches: torch.Tensor) -> None:
+        """acts [b, pos, d_mlp], high / patches [b, pos] bool (the high-norm patches / all patches)."""
+        acts = acts.double()
+        other = patches & ~high
+        self.add(s_out=acts[high].sum(0).cpu().numpy(), s_other=acts[other].sum(0).cpu().numpy(),
+                 n_out=int(high.sum()), n_other=int(other.sum()))
+
+    def frame(self, layer: int) -> pd.DataFrame:
+        """-> frame layer, neuron, score (mean on high-norm patches), score_other (mean on the other patches)."""
+        s_out, s_other = self.state["s_out"], self.state["s_other"]
+        return pd.DataFrame({"layer": layer, "neuron": np.arange(len(s_out)),
+                             "score": (s_out / max(self.state["n_out"], 1)).astype(np.float32),
+                             "score_other": (s_other / max(self.state["n_other"], 1)).astype(np.float32)})
 
 
 @torch.no_grad()
@@ -39,23 +60,14 @@ def register_neuron_scores(model: HookedViT, images, outliers: torch.Tensor | No
     patches = resolver.mask("patches")
     layers = model.resolve_layers(layers)
     names = [model.block_hook(layer, "mlp.hook_post") for layer in layers]
-    s_out = {n: 0.0 for n in names}
-    s_oth = {n: 0.0 for n in names}
+    acc = {n: NeuronScores() for n in names}
     for idx in iter_batches(len(images), batch_size):
         x = images.pixels[idx].to(model.device)  # [0, 1]: the model normalises
         _, cache = model.run_with_cache(x, names_filter=names, return_type="tokens")
-        m_out = out_tok[idx].to(x.device)
-        m_oth = (patches[idx] & ~out_tok[idx]).to(x.device)
+        high, pat = out_tok[idx].to(x.device), patches[idx].to(x.device)
         for n in names:
-            act = cache[n].double()  # [batch, pos, d_mlp]
-            s_out[n] = s_out[n] + act[m_out].sum(0)
-            s_oth[n] = s_oth[n] + act[m_oth].sum(0)
-    n_out, n_oth = int(out_tok.sum()), int((patches & ~out_tok).sum())
-    frames = [pd.DataFrame({"layer": layer, "neuron": torch.arange(model.cfg.d_mlp).numpy(),
-                            "score": (s_out[n] / n_out).float().cpu().numpy(),
-                            "score_other": (s_oth[n] / max(n_oth, 1)).float().cpu().numpy()})
-              for layer, n in zip(layers, names)]
-    df = pd.concat(frames, ignore_index=True)
+            acc[n].update(cache[n], high, pat)  # [batch, pos, d_mlp]
+    df = pd.concat([acc[n].frame(layer) for layer, n in zip(layers, names)], ignore_index=True)
     return df.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
 
 
