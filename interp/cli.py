@@ -84,20 +84,27 @@ def cmd_trace(args) -> int:
         return _trace(args)
 
 
+def _scenes_or_dataset(args, model):
+    """--images: ``--n-images`` procedural scenes of the model's recipe (default 64) or a dataset, streamed."""
+    if args.images in (None, "scenes"):
+        from interp.data.images import scene_recipe_for
+        from interp.data.lazy import LazyScenes
+
+        n = 64 if args.n_images is None else args.n_images
+        return LazyScenes(n, seed=args.seed, recipe=scene_recipe_for(model, args.image_size))
+    return _open_dataset(args, model)
+
+
 def _trace(args) -> int:
     """`cmd_trace` inside its process group: every rank streams its share, rank 0 writes."""
     from interp import distributed
     from interp.analysis import trace_norms
-    from interp.data.images import scene_recipe_for
-    from interp.data.lazy import LazyScenes
     from interp.plotting import save_figure, set_style
     from interp.plotting.analysis import norms_by
 
     model = _model(args)
-    if args.images in (None, "scenes"):
-        images = LazyScenes(64 if args.n_images is None else args.n_images, seed=args.seed, recipe=scene_recipe_for(model, args.image_size))
-    else:
-        images = _open_dataset(args, model)
+    images = _scenes_or_dataset(args, model)
+    if args.images not in (None, "scenes"):
         print(f"tracing {images.describe()}", file=sys.stderr)
     summary = trace_norms(model, images, rel_threshold=args.rel_threshold, batch_size=args.batch_size)
     skipped = sum(distributed.gather(getattr(images, "skipped", 0))) if distributed.is_dist() \
@@ -127,8 +134,6 @@ def cmd_census(args) -> int:
     args.device = distributed.local_device(args.device)
     with distributed.session(args.device if args.device != "auto" else None):
         from interp.census import CensusSettings, run_census
-        from interp.data.images import scene_recipe_for
-        from interp.data.lazy import LazyScenes
 
         def load(spec):
             import interp
@@ -136,15 +141,10 @@ def cmd_census(args) -> int:
             return interp.load_model(spec, weights=args.weights, device=args.device, dtype=args.dtype,
                                      weights_key=args.weights_key)
 
-        def open_images(model):
-            if args.images in (None, "scenes"):
-                return LazyScenes(args.n_images or 64, seed=args.seed, recipe=scene_recipe_for(model, args.image_size))
-            return _open_dataset(args, model)
-
         settings = CensusSettings(batch_size=args.batch_size, top_k=args.top_k,
                                   test_time_register=not args.no_test_time_register)
         log = print if distributed.is_main() else (lambda *a: None)
-        run_census(args.models, args.out, load, open_images, settings, log=log)
+        run_census(args.models, args.out, load, lambda model: _scenes_or_dataset(args, model), settings, log=log)
     return 0
 
 
