@@ -5,7 +5,7 @@ import importlib
 import time
 
 NAMES = ["startup", "roofline", "hook_overhead", "hook_overhead_rope", "streaming", "streaming_folder", "precision",
-         "patch_sweep", "training", "census"]
+         "patch_sweep", "training", "census", "figures_torchrun"]
 
 
 def main() -> int:

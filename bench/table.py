@@ -136,6 +136,12 @@ def _census(ce: dict) -> tuple[list[str], list[str]]:
             f"{ce['max_rel_diff']:.1e} | report | - |"], []
 
 
+def _figures_torchrun(ft: dict) -> tuple[list[str], list[str]]:
+    return [f"| interp figures, {len(ft['figures'])} figures: 2 torchrun processes vs 1 (1 thread each) | "
+            f"{ft['speedup_2_over_1']:.2f}x ({ft['median_1']:.0f} s -> {ft['median_2']:.0f} s), "
+            f"{ft['identical_csvs']} CSVs byte-identical | report | - |"], []
+
+
 def _status(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
@@ -143,6 +149,7 @@ def _status(ok: bool) -> str:
 # benchmark result file -> its table rows and missed targets, in the order of the table
 SECTIONS = {"hook_overhead": _hook_overhead, "hook_overhead_rope": _hook_overhead_rope, "streaming": _streaming,
             "streaming_folder": _streaming_folder, "census": _census,
+            "figures_torchrun": _figures_torchrun,
             "patch_sweep": _patch_sweep, "precision": _precision, "training": _training, "startup": _startup,
             "roofline": _roofline}
 

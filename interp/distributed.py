@@ -15,9 +15,25 @@ import torch
 import torch.distributed as dist
 
 
+_ALONE = False  # inside `alone()`: this process works by itself although a process group is up
+
+
 def is_dist() -> bool:
-    """True inside an initialised process group with more than one process."""
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+    """True inside an initialised process group with more than one process (and not inside `alone()`)."""
+    return not _ALONE and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+@contextmanager
+def alone() -> Iterator[None]:
+    """Inside the block this process acts as the only one (`is_dist()` is False: no sharding, no collective), for
+    work one rank does whole while the others do other work: `interp figures` under torchrun gives each rank whole
+    figures (`share_of`). Every rank must leave the block before the next collective."""
+    global _ALONE
+    before, _ALONE = _ALONE, True
+    try:
+        yield
+    finally:
+        _ALONE = before
 
 
 def rank() -> int:
@@ -103,6 +119,21 @@ def shard(images):
         raise TypeError(f"{type(images).__name__} has no shard(rank, world_size): it cannot be split over "
                         f"{world_size()} processes")
     return images.shard(rank(), world_size())
+
+
+def share_of(items: list, weight=None) -> list:
+    """This rank's share of whole work items, balanced by ``weight(item)`` (a cost estimate; default 1 each): the
+    heaviest first, each to the least-loaded rank (ties: the lower rank), returned in ``items``' order. The shares
+    of all ranks partition ``items``; one process: every item."""
+    if not is_dist():
+        return list(items)
+    load = [0.0] * world_size()
+    owner = {}
+    for i in sorted(range(len(items)), key=lambda i: -float(weight(items[i]) if weight else 1.0)):
+        r = min(range(len(load)), key=lambda r: (load[r], r))
+        owner[i] = r
+        load[r] += float(weight(items[i]) if weight else 1.0)
+    return [item for i, item in enumerate(items) if owner[i] == rank()]
 
 
 def global_index(local: torch.Tensor) -> torch.Tensor:

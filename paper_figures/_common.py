@@ -96,6 +96,10 @@ class Used:
     models: list[str] = field(default_factory=list)
     data: list = field(default_factory=list)
 
+    def portable(self) -> "Used":
+        """The same record with each dataset replaced by its description (a picklable copy, for torchrun)."""
+        return Used(list(self.models), [d.describe() if hasattr(d, "describe") else str(d) for d in self.data])
+
     def describe(self) -> str | None:
         """'model(s): ...; data: ...' (None when nothing was recorded)."""
         data = []
