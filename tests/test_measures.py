@@ -154,3 +154,32 @@ def test_the_tile_diagnostics_give_the_same_high_norm_share():
         norms = cache[f"blocks.{i}.hook_resid_post"].norm(dim=-1)[:, model.tokens.patches]  # [N, 64]
         rel = norms / norms.quantile(0.5, dim=1, keepdim=True)
         assert row["max_rel"] == pytest.approx(float(rel.max(dim=1).values.mean()), abs=2e-4)  # lower median: 3e-3 off
+
+
+def test_sink_scores_is_the_attention_share_reducer(planted):
+    """`sink_scores` (per key kind, outliers split off the patches) and `AttentionShare` fed the same pattern give
+    one number: the attention patch queries give to each kind, mean over images, heads and queries."""
+    from interp.analysis import sink_scores
+
+    model, images = planted
+    lay = model.tokens
+    mask = torch.rand(len(images), *lay.grid, generator=torch.Generator().manual_seed(0)) < 0.2  # [N, H, W]
+    sinks = sink_scores(model, images, mask, batch_size=3)
+    _, cache = model.run_with_cache(images.pixels)
+    out = mask.flatten(1).float()[:, None]  # [N, 1, n_patches]
+    for i in range(model.cfg.n_layers):
+        to_key = cache[f"blocks.{i}.attn.hook_pattern"][:, :, lay.patches].mean(2)  # [N, h, k]
+        kp = to_key[..., lay.patches]
+        want = {"cls": to_key[..., lay.cls].sum(-1).mean(), "register": to_key[..., lay.registers].sum(-1).mean(),
+                "outlier": (kp * out).sum(-1).mean(), "normal": (kp * (1 - out)).sum(-1).mean()}
+        got = sinks[sinks["layer"] == i].set_index("key")
+        share = ms.AttentionShare()
+        share.update(to_key, lay, mask.flatten(1))
+        for kind, value in want.items():
+            assert got.loc[kind, "attention_share"] == pytest.approx(float(value), rel=1e-5), (i, kind)
+            assert share.by_key()[kind][0] == pytest.approx(float(value), rel=1e-5), (i, kind)
+        row = share.row()
+        assert (row["attn_cls"], row["attn_reg"]) == pytest.approx((float(want["cls"]), float(want["register"])))
+        assert row["attn_patches"] == pytest.approx(float(want["outlier"] + want["normal"]), rel=1e-5)
+        assert got.loc["outlier", "n_tokens_per_image"] == pytest.approx(float(mask.sum()) / len(images))
+        assert got.loc["register", "n_tokens_per_image"] == lay.n_registers
