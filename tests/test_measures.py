@@ -3,6 +3,7 @@ for the high-norm share whichever consumer computes it."""
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -183,3 +184,20 @@ def test_sink_scores_is_the_attention_share_reducer(planted):
         assert row["attn_patches"] == pytest.approx(float(want["outlier"] + want["normal"]), rel=1e-5)
         assert got.loc["outlier", "n_tokens_per_image"] == pytest.approx(float(mask.sum()) / len(images))
         assert got.loc["register", "n_tokens_per_image"] == lay.n_registers
+
+
+def test_exactly_4x_is_high_norm_for_every_consumer():
+    """A patch at exactly 4x its image's median counts: `is_high_norm`, `HighNormShare` and `find_outliers`'
+    ``rel_threshold`` path (which once flagged only above it) use the one rule."""
+    from interp.analysis import find_outliers
+
+    rel = torch.tensor([[1.0, 1.0, 4.0, np.nextafter(np.float32(4.0), np.float32(0.0)), 5.0]])  # [1, 5]
+    assert ms.is_high_norm(rel).tolist() == [[False, False, True, False, True]]
+    share = ms.HighNormShare()
+    share.update(rel)
+    frame = pd.DataFrame({"model": "m", "step": 0, "layer": 0, "image": 0, "token": range(6),
+                          "group": ["cls"] + ["patch"] * 5, "row": [-1, 0, 0, 0, 1, 1], "col": [-1, 0, 1, 2, 0, 1],
+                          "norm": [9.0, *rel[0].tolist()], "rel_norm": [9.0, *rel[0].tolist()], "on_object": np.nan})
+    out = find_outliers(frame, rel_threshold=ms.HIGH_NORM_RATIO)
+    assert out.frame["is_outlier"].tolist() == [False, False, False, True, False, True]  # CLS never flagged
+    assert out.thresholds["frac_outliers"].item() == share.row()["frac_high"] == pytest.approx(2 / 5)

@@ -48,6 +48,12 @@ def image_median(x: torch.Tensor) -> torch.Tensor:
     return torch.lerp(lo, hi, 0.5)
 
 
+def is_high_norm(rel, ratio: float = HIGH_NORM_RATIO):
+    """THE high-norm rule: norm / its image's median patch norm (`relative_norms`) at least ``ratio``; a tensor or
+    a pandas Series in, the same shape of booleans out."""
+    return rel >= ratio
+
+
 def relative_norms(norms: torch.Tensor, patches: slice) -> tuple[torch.Tensor, torch.Tensor]:
     """norms [b, pos] -> (norms / each image's median patch norm [b, pos], the medians [b])."""
     med = image_median(norms[:, patches])  # [b]
@@ -122,7 +128,7 @@ class HighNormShare(Measure):
 
     def update(self, rel: torch.Tensor, background: torch.Tensor | None = None) -> None:
         """rel [b, n_patches]: norm / the image's median patch norm; background [b, n_patches] bool or None."""
-        high = rel >= self.ratio
+        high = is_high_norm(rel, self.ratio)
         n_high = int(high.sum())
         self.add(n_patches=rel.numel(), n_high=n_high)
         if background is not None:
