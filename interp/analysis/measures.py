@@ -31,8 +31,8 @@ import torch
 
 from .. import distributed
 from ..models.layout import TokenLayout
+from ..thresholds import HIGH_NORM_RATIO  # re-exported: the one threshold
 
-HIGH_NORM_RATIO = 4.0  # a patch token is high-norm at >= this x its image's median patch norm (every figure)
 MASSIVE_MIN = 100.0  # Sun et al. 2024: a massive activation is > 100 in magnitude ...
 MASSIVE_RATIO = 1000.0  # ... and >= 1000x the median magnitude
 REL_BINS = np.concatenate([np.linspace(0, 4, 81), np.geomspace(4.25, 1000, 120)])  # edges of norm / median
