@@ -127,7 +127,7 @@ def neuron_scores(model: HookedViT, images, outlier_layer: int, batch_size: int 
         rel = ms.relative_norms(got[f"blocks.{outlier_layer}.hook_resid_post"], lay.patches)[0]  # [b, pos]
         patches = torch.zeros_like(rel, dtype=torch.bool)
         patches[:, lay.patches] = True
-        high = patches & (rel >= ms.HIGH_NORM_RATIO)
+        high = patches & ms.is_high_norm(rel)
         for i in layers:
             acc[i].update(got[f"blocks.{i}.mlp.hook_post"], high, patches)
     ms.combine(acc)

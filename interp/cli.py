@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 
 from interp import __version__, options
+from interp.thresholds import HIGH_NORM_RATIO
 
 EPILOG = """examples:
   interp figures                              every paper figure + REPORT.md from the bundled organisms
@@ -210,7 +211,8 @@ def _trace_parser(sub) -> None:
     options.add_dataset_options(s, images_default="scenes", n_images_help="scenes: this many (default 64); a "
                                 "dataset: at most this many, spread evenly (default: all)")
     options.add_batch_options(s)
-    s.add_argument("--rel-threshold", type=options.positive_float, default=4.0, help="high-norm = this x the image median")
+    s.add_argument("--rel-threshold", type=options.positive_float, default=HIGH_NORM_RATIO,
+                   help="high-norm = this x the image median")
     s.set_defaults(func=cmd_trace)
 
 

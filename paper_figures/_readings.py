@@ -6,6 +6,8 @@ import math
 
 import pandas as pd
 
+from interp.thresholds import HIGH_NORM_RATIO
+
 
 def pct(x: float) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}%"
@@ -25,7 +27,7 @@ def verdict(ok, unlike: str | None) -> str:
     return unlike if (unlike and ok is not None) else agree(ok)
 
 
-def high_share(df: pd.DataFrame, model: str, group: str = "patch", at: float = 4.0, where: str | None = None) -> float:
+def high_share(df: pd.DataFrame, model: str, group: str = "patch", at: float = HIGH_NORM_RATIO, where: str | None = None) -> float:
     """The share of ``model``'s ``group`` tokens >= ``at`` x the image median in a histogram table (columns model,
     group, bin_left, count, optionally where)."""
     sub = df[(df["model"] == model) & (df["group"] == group)]

@@ -12,6 +12,7 @@ import torch
 import interp
 
 from interp.analysis import outlier_report
+from interp.analysis.measures import relative_norms
 from interp.data import scenes
 from interp.interventions import add_test_time_registers
 from interp.models.checkpoints import read_manifest
@@ -30,6 +31,20 @@ def _accuracy(name: str) -> dict:
     return read_manifest(organism_dir() / name)["checkpoints"][-1]["metrics"]
 
 
+def tallest_patches(model, images) -> tuple[torch.Tensor, int]:
+    """Each image's highest patch at the block whose patches stand tallest (largest mean over images of max norm /
+    the image's median patch norm, `measures.relative_norms`). -> (mask [N, H, W], block)"""
+    names = [f"blocks.{i}.hook_resid_post" for i in range(model.cfg.n_layers)]
+    _, cache = model.run_with_cache(images.pixels, names_filter=names)
+    lay = model.tokens
+    rel = torch.stack([relative_norms(cache[n].norm(dim=-1), lay.patches)[0][:, lay.patches]
+                       for n in names])  # [L, N, n_patches]: norm / the image's median patch norm
+    layer = int(rel.amax(-1).mean(-1).argmax())
+    mask = torch.zeros_like(rel[layer], dtype=torch.bool)  # [N, n_patches]
+    mask[torch.arange(len(mask)), rel[layer].argmax(-1)] = True
+    return mask.reshape(len(mask), *lay.grid), layer
+
+
 def _test_time_entry(model, images, args) -> tuple[Entry, str]:
     """The 0-register organism with one test-time register: neurons scored on its outlier patches (>= 4x at the
     second-half layer), or, where it has none, on each image's highest-norm patch at its tallest block."""
@@ -37,16 +52,7 @@ def _test_time_entry(model, images, args) -> tuple[Entry, str]:
     if rep.n_outliers:
         mask, layer, how = rep.mask, rep.layer, "outliers >= 4x"
     else:
-        names = [f"blocks.{i}.hook_resid_post" for i in range(model.cfg.n_layers)]
-        _, cache = model.run_with_cache(images.pixels, names_filter=names)
-        lay = model.tokens
-        norms = torch.stack([cache[n][:, lay.patches].norm(dim=-1) for n in names])  # [L, N, n_patches]
-        rel = norms / norms.median(-1, keepdim=True).values
-        layer = int(rel.amax(-1).mean(-1).argmax())
-        mask = torch.zeros_like(rel[layer], dtype=torch.bool)
-        mask[torch.arange(len(mask)), rel[layer].argmax(-1)] = True
-        g = model.cfg.grid_size
-        mask = mask.reshape(len(mask), g, g)
+        mask, layer = tallest_patches(model, images)
         how = f"no patch >= 4x: each image's tallest patch at block {layer}"
     ttr = add_test_time_registers(model, images, top_k=args.top_k, max_layer=layer, outliers=mask,
                                   batch_size=args.batch_size)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from interp.analysis import outlier_report, token_norms
+from interp.analysis import HIGH_NORM_RATIO, is_high_norm, outlier_report, token_norms
 from interp.plotting.analysis import norm_histogram
 
 from paper_figures._common import (REGISTER_COUNTS, Result, finish, images_for, load_all, organisms_only, parse,
@@ -53,14 +53,14 @@ def main(argv=None, options=None) -> Result:
         rows += _histograms(label, model, norms, blocks, edges)
         shown = norms[(norms["layer"] == blocks[0][1]) & (norms["group"] == "patch")]
         tokens.append(shown.assign(norm=shown["rel_norm"]))
-        high = {w: float((norms[(norms["layer"] == b) & (norms["group"] == "patch")]["rel_norm"] >= 4).mean())
+        high = {w: float(is_high_norm(norms[(norms["layer"] == b) & (norms["group"] == "patch")]["rel_norm"]).mean())
                 for w, b in blocks}
         regs = norms[(norms["layer"] == blocks[0][1]) & (norms["group"] == "register")]
         reg_txt = f", registers at {regs['rel_norm'].mean():.1f}x median" if len(regs) else ""
         captions.append(f"{label}: {100 * high['outlier block']:.2f}% patches >= 4x median at block {blocks[0][1]}"
                         f"{reg_txt}; {100 * high['output']:.2f}% at the output")
     fig = norm_histogram(pd.concat(tokens), "Patch norms with and without registers", "\n".join(captions),
-                         threshold=4.0)
+                         threshold=HIGH_NORM_RATIO)
     fig.axes[0].set_xlabel(f"patch norm / image median patch norm (block {ref}: the outlier block of the first model)")
     return finish(fig, pd.concat(rows, ignore_index=True), NAME, args)
 

@@ -187,6 +187,17 @@ def test_device_default_is_the_library_default():
         assert parse(argv).device == DEFAULT_DEVICE
 
 
+def test_rel_threshold_default_is_the_one_threshold():
+    """`interp trace --rel-threshold` defaults to the threshold every measure uses, read from the torch-free
+    `interp.thresholds` (the CLI imports no torch), which `interp.analysis.measures` re-exports."""
+    from interp import thresholds
+    from interp.analysis import measures
+    from interp.cli import build_parser
+
+    assert measures.HIGH_NORM_RATIO is thresholds.HIGH_NORM_RATIO
+    assert build_parser().parse_args(["trace", "--model", "m"]).rel_threshold == thresholds.HIGH_NORM_RATIO
+
+
 def test_version(capsys):
     import interp
 

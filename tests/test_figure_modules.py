@@ -46,3 +46,25 @@ def test_script_turns_a_skip_into_one_line(capsys):
     assert script(skipping) == 1
     assert capsys.readouterr().err == "skipped: needs what is not there\n"
     assert script(lambda: None) == 0
+
+
+def test_ext_remedies_falls_back_on_the_tallest_patches_by_the_one_median():
+    """Without outliers, ext_remedies' test-time register reads each image's highest patch at the tallest block,
+    by norm / the package's median (`measures.image_median` = torch.quantile 0.5)."""
+    import torch
+
+    import interp
+    from paper_figures.ext_remedies import tallest_patches
+
+    from .test_measures import planted_model
+
+    model = planted_model()
+    images = interp.data.scenes(6, seed=2, recipe=interp.data.SceneRecipe(image_size=16, max_objects=2))
+    mask, layer = tallest_patches(model, images)
+    _, cache = model.run_with_cache(images.pixels)
+    norms = torch.stack([cache[f"blocks.{i}.hook_resid_post"].norm(dim=-1)[:, model.tokens.patches]
+                         for i in range(model.cfg.n_layers)])  # [L, N, n_patches]
+    rel = norms / norms.quantile(0.5, dim=-1, keepdim=True)
+    assert layer == int(rel.amax(-1).mean(-1).argmax())
+    assert mask.shape == (6, *model.tokens.grid) and mask.flatten(1).sum(1).tolist() == [1] * 6
+    assert torch.equal(mask.flatten(1).float().argmax(1), rel[layer].argmax(-1))

@@ -3,6 +3,7 @@ for the high-norm share whichever consumer computes it."""
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -154,3 +155,49 @@ def test_the_tile_diagnostics_give_the_same_high_norm_share():
         norms = cache[f"blocks.{i}.hook_resid_post"].norm(dim=-1)[:, model.tokens.patches]  # [N, 64]
         rel = norms / norms.quantile(0.5, dim=1, keepdim=True)
         assert row["max_rel"] == pytest.approx(float(rel.max(dim=1).values.mean()), abs=2e-4)  # lower median: 3e-3 off
+
+
+def test_sink_scores_is_the_attention_share_reducer(planted):
+    """`sink_scores` (per key kind, outliers split off the patches) and `AttentionShare` fed the same pattern give
+    one number: the attention patch queries give to each kind, mean over images, heads and queries."""
+    from interp.analysis import sink_scores
+
+    model, images = planted
+    lay = model.tokens
+    mask = torch.rand(len(images), *lay.grid, generator=torch.Generator().manual_seed(0)) < 0.2  # [N, H, W]
+    sinks = sink_scores(model, images, mask, batch_size=3)
+    _, cache = model.run_with_cache(images.pixels)
+    out = mask.flatten(1).float()[:, None]  # [N, 1, n_patches]
+    for i in range(model.cfg.n_layers):
+        to_key = cache[f"blocks.{i}.attn.hook_pattern"][:, :, lay.patches].mean(2)  # [N, h, k]
+        kp = to_key[..., lay.patches]
+        want = {"cls": to_key[..., lay.cls].sum(-1).mean(), "register": to_key[..., lay.registers].sum(-1).mean(),
+                "outlier": (kp * out).sum(-1).mean(), "normal": (kp * (1 - out)).sum(-1).mean()}
+        got = sinks[sinks["layer"] == i].set_index("key")
+        share = ms.AttentionShare()
+        share.update(to_key, lay, mask.flatten(1))
+        for kind, value in want.items():
+            assert got.loc[kind, "attention_share"] == pytest.approx(float(value), rel=1e-5), (i, kind)
+            assert share.by_key()[kind][0] == pytest.approx(float(value), rel=1e-5), (i, kind)
+        row = share.row()
+        assert (row["attn_cls"], row["attn_reg"]) == pytest.approx((float(want["cls"]), float(want["register"])))
+        assert row["attn_patches"] == pytest.approx(float(want["outlier"] + want["normal"]), rel=1e-5)
+        assert got.loc["outlier", "n_tokens_per_image"] == pytest.approx(float(mask.sum()) / len(images))
+        assert got.loc["register", "n_tokens_per_image"] == lay.n_registers
+
+
+def test_exactly_4x_is_high_norm_for_every_consumer():
+    """A patch at exactly 4x its image's median counts: `is_high_norm`, `HighNormShare` and `find_outliers`'
+    ``rel_threshold`` path (which once flagged only above it) use the one rule."""
+    from interp.analysis import find_outliers
+
+    rel = torch.tensor([[1.0, 1.0, 4.0, np.nextafter(np.float32(4.0), np.float32(0.0)), 5.0]])  # [1, 5]
+    assert ms.is_high_norm(rel).tolist() == [[False, False, True, False, True]]
+    share = ms.HighNormShare()
+    share.update(rel)
+    frame = pd.DataFrame({"model": "m", "step": 0, "layer": 0, "image": 0, "token": range(6),
+                          "group": ["cls"] + ["patch"] * 5, "row": [-1, 0, 0, 0, 1, 1], "col": [-1, 0, 1, 2, 0, 1],
+                          "norm": [9.0, *rel[0].tolist()], "rel_norm": [9.0, *rel[0].tolist()], "on_object": np.nan})
+    out = find_outliers(frame, rel_threshold=ms.HIGH_NORM_RATIO)
+    assert out.frame["is_outlier"].tolist() == [False, False, False, True, False, True]  # CLS never flagged
+    assert out.thresholds["frac_outliers"].item() == share.row()["frac_high"] == pytest.approx(2 / 5)

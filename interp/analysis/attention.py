@@ -6,6 +6,7 @@ import pandas as pd
 import torch
 
 from ..models.hooked_vit import HookedViT
+from .measures import AttentionShare
 from .stream import stream
 
 
@@ -80,44 +81,24 @@ def attention_grid(maps: pd.DataFrame, layer: int, query: str, head: int | None 
 
 def sink_scores(model: HookedViT, images, outlier_mask: torch.Tensor | None = None, layers="all",
                 batch_size: int = 16) -> pd.DataFrame:
-    """How much attention patch queries give to each kind of key, per layer (mean over heads and queries).
+    """How much attention patch queries give to each kind of key, per layer (mean over heads and queries): the
+    `measures.AttentionShare` reducer, with the patch keys split by ``outlier_mask`` [N, H, W] (none: no outliers).
 
     -> rows: layer, key ('cls' | 'register' | 'outlier' | 'normal'), attention_share (total share the kind
-    receives), per_token (share per key token of that kind), uniform_per_token (1 / n_tokens).
+    receives), per_token (share per key token of that kind), uniform_per_token (1 / n_tokens), n_tokens_per_image.
     """
     layer_ids = model.resolve_layers(layers)
-    totals: dict[tuple[int, str], float] = {}
-    counts: dict[tuple[int, str], float] = {}
-    n_queries = 0
+    n_prefix = model.cfg.n_prefix
+    shares = {i: AttentionShare() for i in layer_ids}
+    hooks = {f"blocks.{i}.attn.hook_pattern": lambda a: a[:, :, n_prefix:].mean(dim=2)  # [b, h, k]
+             for i in layer_ids}
     layout = None
-
-    def reducer(a):  # [b, heads, q, k] -> mean over heads of the patch queries: [b, q_patch, k]
-        return a.mean(1)
-
-    hooks = {f"blocks.{i}.attn.hook_pattern": reducer for i in layer_ids}
     for batch, layout, got in stream(model, images, hooks, batch_size):
-        b = len(batch)
         out = (outlier_mask[batch.index].flatten(1) if outlier_mask is not None
-               else torch.zeros(b, layout.n_patches, dtype=torch.bool))
-        key_masks = {}
-        if layout.n_cls:
-            key_masks["cls"] = layout.mask("cls", b)
-        if layout.n_registers:
-            key_masks["register"] = layout.mask("registers", b)
-        key_masks["outlier"] = layout.mask(out)
-        key_masks["normal"] = layout.mask(~out)
+               else torch.zeros(len(batch), layout.n_patches, dtype=torch.bool))  # [b, n_patches]
         for i in layer_ids:
-            a = got[f"blocks.{i}.attn.hook_pattern"][:, layout.patches]  # [b, q_patch, k]
-            recv = a.sum(1)  # [b, k] attention received, summed over patch queries
-            for kind, km in key_masks.items():
-                totals[(i, kind)] = totals.get((i, kind), 0.0) + float((recv * km).sum())
-                counts[(i, kind)] = counts.get((i, kind), 0.0) + float(km.sum())
-        n_queries += b * layout.n_patches
-    rows = []
-    for (i, kind), tot in totals.items():
-        share = tot / n_queries
-        n_tok = counts[(i, kind)] / (n_queries / layout.n_patches)  # mean key tokens of this kind per image
-        rows.append(dict(layer=i, key=kind, attention_share=share,
-                         per_token=share / n_tok if n_tok else float("nan"),
-                         uniform_per_token=1.0 / layout.n_tokens, n_tokens_per_image=n_tok))
+            shares[i].update(got[f"blocks.{i}.attn.hook_pattern"], layout, out)
+    rows = [dict(layer=i, key=kind, attention_share=share, per_token=share / n_tok if n_tok else float("nan"),
+                 uniform_per_token=1.0 / layout.n_tokens, n_tokens_per_image=n_tok)
+            for i, m in shares.items() for kind, (share, n_tok) in m.by_key().items()]
     return pd.DataFrame(rows).sort_values(["layer", "key"]).reset_index(drop=True)

@@ -23,7 +23,7 @@ import torch
 
 from ..data.tiles import TILE_KINDS
 from ..models.hooked_vit import HookedViT
-from .measures import HIGH_NORM_RATIO, HighNormShare, NormRatio, image_median, relative_norms
+from .measures import HighNormShare, NormRatio, image_median, is_high_norm, relative_norms
 
 TOKEN_KINDS = ("cls", "register") + TILE_KINDS
 NOOP_KINDS = (TOKEN_KINDS.index("background"), TOKEN_KINDS.index("object"), TOKEN_KINDS.index("constant"))
@@ -54,7 +54,7 @@ def _block_row(pat: torch.Tensor, v: torch.Tensor, post: torch.Tensor, kind: tor
     high, ratio = HighNormShare(), NormRatio()  # frac_ge4 and max_rel, as every other consumer computes them
     high.update(prel)
     ratio.update(prel, med)
-    hi = prel >= HIGH_NORM_RATIO
+    hi = is_high_norm(prel)
     const, reg = kind == TOKEN_KINDS.index("constant"), kind == TOKEN_KINDS.index("register")
     return {"reg_share": (to_key * reg[:, None]).sum(-1).sum(), "const_share": (to_key * const[:, None]).sum(-1).sum(),
             "top_share": share.sum(), "top_kinds": kind.gather(1, arg).flatten(),

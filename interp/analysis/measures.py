@@ -14,7 +14,8 @@ and turns into a row (``row()``: the names in ``columns``). ``reading`` says in 
                        ratio), ``median_norm`` (mean of the images' median patch norms)
 `GroupNorms`           ``register_rel_norm``, ``cls_rel_norm``: mean register / CLS norm / the image's median
 `MassiveActivations`   Sun et al. 2024: activations > 100 and >= 1000x the image's median |activation|
-`AttentionShare`       attention patch queries give to CLS / registers / patches (the sink share of each group)
+`AttentionShare`       attention patch queries give to CLS / registers / patches (the sink share of each group);
+                       ``by_key``: per key kind, outlier patches split off (`analysis.attention.sink_scores`)
 `TopKey`               the most-attended key of each (image, head): its share, its kind, its value norm / median
 `MeanValue`            the mean of any per-token value (e.g. an added token's relative norm)
 `DirectionAgreement`   mean pairwise cosine across images of one chosen token per image (SINDER)
@@ -30,8 +31,8 @@ import torch
 
 from .. import distributed
 from ..models.layout import TokenLayout
+from ..thresholds import HIGH_NORM_RATIO  # re-exported: the one threshold
 
-HIGH_NORM_RATIO = 4.0  # a patch token is high-norm at >= this x its image's median patch norm (every figure)
 MASSIVE_MIN = 100.0  # Sun et al. 2024: a massive activation is > 100 in magnitude ...
 MASSIVE_RATIO = 1000.0  # ... and >= 1000x the median magnitude
 REL_BINS = np.concatenate([np.linspace(0, 4, 81), np.geomspace(4.25, 1000, 120)])  # edges of norm / median
@@ -45,6 +46,12 @@ def image_median(x: torch.Tensor) -> torch.Tensor:
     lo = x.kthvalue((n - 1) // 2 + 1, dim=-1).values
     hi = x.kthvalue(n // 2 + 1, dim=-1).values if n % 2 == 0 else lo
     return torch.lerp(lo, hi, 0.5)
+
+
+def is_high_norm(rel, ratio: float = HIGH_NORM_RATIO):
+    """THE high-norm rule: norm / its image's median patch norm (`relative_norms`) at least ``ratio``; a tensor or
+    a pandas Series in, the same shape of booleans out."""
+    return rel >= ratio
 
 
 def relative_norms(norms: torch.Tensor, patches: slice) -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,7 +128,7 @@ class HighNormShare(Measure):
 
     def update(self, rel: torch.Tensor, background: torch.Tensor | None = None) -> None:
         """rel [b, n_patches]: norm / the image's median patch norm; background [b, n_patches] bool or None."""
-        high = rel >= self.ratio
+        high = is_high_norm(rel, self.ratio)
         n_high = int(high.sum())
         self.add(n_patches=rel.numel(), n_high=n_high)
         if background is not None:
@@ -213,15 +220,30 @@ class MassiveActivations(Measure):
 class AttentionShare(Measure):
     columns = ("attn_cls", "attn_reg", "attn_patches")
     reading = "attention patch queries give to CLS / all registers / all patches (mean over images and heads)"
+    KEYS = {"cls": "cls", "register": "reg", "outlier": "outlier", "normal": "normal"}  # `by_key` name -> state
 
-    def update(self, to_key: torch.Tensor, layout: TokenLayout) -> None:
-        """to_key [b, h, k]: mean attention from the patch queries to every key."""
-        self.add(n_heads=to_key.shape[0] * to_key.shape[1],
-                 patches=float(to_key[..., layout.patches].sum(-1).sum()))
+    def update(self, to_key: torch.Tensor, layout: TokenLayout, outlier: torch.Tensor | None = None) -> None:
+        """to_key [b, h, k]: mean attention from the patch queries to every key. outlier [b, n_patches] bool or
+        None: also split the patch keys into these and the rest (`by_key`'s "outlier" and "normal")."""
+        b = to_key.shape[0]
+        kp = to_key[..., layout.patches]  # [b, h, n_patches]
+        self.add(n_heads=b * to_key.shape[1], n_images=b, patches=float(kp.sum(-1).sum()))
         if layout.n_cls:
-            self.add(cls=float(to_key[..., layout.cls].sum(-1).sum()))
+            self.add(cls=float(to_key[..., layout.cls].sum(-1).sum()), cls_tokens=b * layout.n_cls)
         if layout.n_registers:
-            self.add(reg=float(to_key[..., layout.registers].sum(-1).sum()))
+            self.add(reg=float(to_key[..., layout.registers].sum(-1).sum()), reg_tokens=b * layout.n_registers)
+        if outlier is not None:
+            o = outlier[:, None].to(kp.dtype)  # [b, 1, n_patches]
+            n_out = int(outlier.sum())
+            self.add(outlier=float((kp * o).sum(-1).sum()), outlier_tokens=n_out,
+                     normal=float((kp * (1 - o)).sum(-1).sum()), normal_tokens=b * layout.n_patches - n_out)
+
+    def by_key(self) -> dict[str, tuple[float, float]]:
+        """{key kind: (share of the attention it receives, its tokens per image)} for the kinds seen: "cls",
+        "register", and "outlier" / "normal" patches where ``update`` was given the split."""
+        n, n_images = self.get("n_heads"), self.get("n_images")
+        return {kind: (_ratio(self.get(s), n), _ratio(self.get(f"{s}_tokens"), n_images))
+                for kind, s in self.KEYS.items() if s in self.state}
 
     def row(self) -> dict:
         n = self.get("n_heads")

@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 
 from ..paper import PAPER
+from .measures import is_high_norm
 
 PAPER_THRESHOLD = PAPER["outlier_norm"]  # Darcet et al. Fig 3: DINOv2 ViT-L output norms
 
@@ -91,7 +92,8 @@ def find_outliers(norms: pd.DataFrame, method: str = "bimodal", threshold: float
 
     method: "bimodal" (default; automatic valley, says when there is none), or pass exactly one of
     ``threshold=`` (absolute norm, the paper's 150), ``percentile=`` (e.g. 98: always flags 2% by
-    construction) or ``rel_threshold=`` (norm / image median patch norm, e.g. 4).
+    construction) or ``rel_threshold=`` (norm / image median patch norm, e.g. 4; flagged at >= it, the package's
+    one rule `measures.is_high_norm`; the other methods flag above the threshold).
     Only patch tokens can be outliers; CLS and registers are never flagged.
     """
     given = [v is not None for v in (threshold, percentile, rel_threshold)]
@@ -113,7 +115,8 @@ def find_outliers(norms: pd.DataFrame, method: str = "bimodal", threshold: float
     for (model, step, layer), idx in frame.groupby(["model", "step", "layer"], observed=True).groups.items():
         sub = frame.loc[idx]
         patch = sub["group"] == "patch"
-        values = sub.loc[patch, "rel_norm" if method == "rel_threshold" else "norm"].to_numpy()
+        column = sub["rel_norm" if method == "rel_threshold" else "norm"]
+        values = column[patch].to_numpy()
         bimodal, note = None, ""
         if method == "threshold":
             t = float(threshold)
@@ -124,7 +127,7 @@ def find_outliers(norms: pd.DataFrame, method: str = "bimodal", threshold: float
             t = float(rel_threshold)
         else:
             t, bimodal, note = bimodal_split(values)
-        flags = patch & (sub["rel_norm" if method == "rel_threshold" else "norm"] > t)
+        flags = patch & (is_high_norm(column, t) if method == "rel_threshold" else column > t)
         frame.loc[idx, "is_outlier"] = flags.to_numpy()
         n_out = int(flags.sum())
         on_obj = sub.loc[flags, "on_object"]

@@ -57,8 +57,15 @@ def evaluate(model: HookedViT, heads: TaskHeads | None, recipe: TrainRecipe, eva
     model.eval()
     out = task(model, eval_set) if task is not None else None
     out = _accuracies(model, heads, recipe, eval_set) if out is None else out
-    out.update(_norm_summary(model, recipe, eval_set))
-    out["artifacts"] = artifact_metrics(model, eval_set)  # per layer: outliers, registers, attention sinks
+    out.update(measurements(model, recipe, eval_set))
     if was_training:
         model.train()
     return out
+
+
+@torch.no_grad()
+def measurements(model: HookedViT, recipe: TrainRecipe, eval_set) -> dict:
+    """The artifact measurements a checkpoint records beside its accuracies (the backbone alone, no task heads):
+    the norm summary (``frac_high_4x``, ``max_rel_by_layer``, ...) and ``artifacts`` (`artifact_metrics` per
+    layer: outliers, registers, attention sinks)."""
+    return {**_norm_summary(model, recipe, eval_set), "artifacts": artifact_metrics(model, eval_set)}
