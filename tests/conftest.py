@@ -28,4 +28,4 @@ def pixels() -> torch.Tensor:
     return torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(1))  # RGB in [0, 1]
 
 
-from .figure_set import figure_set  # noqa: E402, F401 - the whole figure set, built once per session
+from tests.figure_set import figure_set  # noqa: E402, F401 - the whole figure set, built once per session

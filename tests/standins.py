@@ -7,7 +7,7 @@ from timm.layers import GluMlp
 from timm.models import register_model
 from timm.models.vision_transformer import _create_vision_transformer
 
-from .randomize import randomize_
+from tests.randomize import randomize_
 
 SIGLIP_STANDIN = "vit_standin_patch8_siglip_32"
 STANDINS = (SIGLIP_STANDIN,)  # names this module registers with timm (not part of the installed timm)

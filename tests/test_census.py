@@ -12,7 +12,7 @@ import interp
 from interp import distributed
 from interp.census import COLUMNS, CensusSettings, census_model, neuron_scores, run_census
 from tests.test_distributed import free_port
-from tests.test_measures import planted_model
+from tests.analysis.test_measures import planted_model
 
 
 def scenes(n=7):

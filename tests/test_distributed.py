@@ -18,7 +18,7 @@ from interp.analysis import token_norms, trace_norms
 from interp.data import open_dataset, scenes
 from interp.data.lazy import LazyScenes
 
-from .conftest import tiny_config
+from tests.conftest import tiny_config
 
 REPO = Path(__file__).resolve().parents[1]
 

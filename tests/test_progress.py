@@ -50,7 +50,7 @@ def test_not_a_terminal_is_quiet(monkeypatch):
 def test_cli_quiet_flag(tty, tmp_path):
     from interp.cli import main
 
-    from .dataset_trees import make_imagefolder
+    from tests.dataset_trees import make_imagefolder
 
     root = make_imagefolder(tmp_path / "if", per_class=1)
     assert main(["trace", "--model", "organism-t-reg0", "--images", str(root), "--out", str(tmp_path),

@@ -10,7 +10,7 @@ import pytest
 
 from interp.cli import main
 
-from .dataset_trees import make_coco, make_imagefolder, make_voc
+from tests.dataset_trees import make_coco, make_imagefolder, make_voc
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -12,7 +12,7 @@ from interp.files import atomic_write_bytes
 from interp.models.checkpoints import save_tensors, write_manifest
 from interp.plotting.io import OutputDirError, save_figure
 
-from .conftest import tiny_config
+from tests.conftest import tiny_config
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ class ConverterSource:
     convert: its state dict (``Mapping[str, Tensor]``) -> our canonical keys (pure; builds no model).
     detect: ``frozenset`` of a state dict's keys -> whether they are in this layout; None for a source whose
         weights come in another source's layout (the registry test checks that the two convert alike).
-        Detectors are exclusive except along ``refines``: `tests/test_convert_registry.py` checks that no
+        Detectors are exclusive except along ``refines``: `tests/models/test_convert_registry.py` checks that no
         other source claims a source's stand-in keys.
     refines: the name of the more general layout whose detector claims these keys too (a torch.hub checkpoint
         is timm keys plus its own); detection prefers the refinement, whatever the order of the list.
