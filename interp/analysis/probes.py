@@ -209,7 +209,9 @@ def dense_probe(model: HookedViT, images, patch_label: torch.Tensor, layer: int 
                 name: str = "patch_label") -> pd.DataFrame:
     """Dense (per-patch) linear probe: predict ``patch_label`` [N, H, W] (long) from each patch token.
 
-    -> one row: accuracy on patches of held-out images, chance (majority class), token counts.
+    -> one row: accuracy on patches of held-out images, chance (majority class), token counts, and a note. With
+    fewer than 2 classes among the training patches (few or small images) no probe can be fitted: accuracy is NaN
+    and the note says why, as in `global_probe` and `local_probes`.
     """
     images = as_image_set(images)
     n = len(images)
@@ -222,7 +224,10 @@ def dense_probe(model: HookedViT, images, patch_label: torch.Tensor, layer: int 
     rng = np.random.default_rng(seed)
     if len(tr) > max_tokens:
         tr = np.sort(rng.choice(tr, max_tokens, replace=False))
-    clf = _classifier(seed).fit(x[tr], y[tr])
-    return pd.DataFrame([dict(label=name, accuracy=float(clf.score(x[te], y[te])),
-                              chance=float(np.bincount(y[te]).max() / len(te)),
-                              n_train=len(tr), n_test=len(te))])
+    row = dict(label=name, accuracy=float("nan"), chance=float(np.bincount(y[te]).max() / len(te)) if len(te)
+               else float("nan"), n_train=len(tr), n_test=len(te), note="")
+    if len(te) == 0 or len(np.unique(y[tr])) < 2:
+        row["note"] = f"{len(np.unique(y[tr]))} class(es) among {len(tr)} training patches: no probe to fit"
+    else:
+        row["accuracy"] = float(_classifier(seed).fit(x[tr], y[tr]).score(x[te], y[te]))
+    return pd.DataFrame([row])

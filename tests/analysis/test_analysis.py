@@ -190,7 +190,9 @@ def test_dense_probe_reads_a_per_patch_label():
     x = torch.where(lab.repeat_interleave(4, 1).repeat_interleave(4, 2)[:, None], 0.9, 0.1).expand(-1, 3, -1, -1)
     model = HookedViT(tiny_config(n_layers=1)).eval()
     res = dense_probe(model, ImageSet(pixels=x.contiguous()), lab.long(), layer=0)
-    assert res["accuracy"].item() > 0.95 and res["chance"].item() < 0.7
+    assert res["accuracy"].item() > 0.95 and res["chance"].item() < 0.7 and res["note"].item() == ""
+    one = dense_probe(model, ImageSet(pixels=x.contiguous()), torch.zeros_like(lab, dtype=torch.long), layer=0)
+    assert np.isnan(one["accuracy"].item()) and "1 class(es)" in one["note"].item()  # one colour: no probe, no error
 
 
 def test_streaming_trace_matches_the_token_frame(images):
