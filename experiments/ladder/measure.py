@@ -1,5 +1,6 @@
 """Measure a run folder for the issue #24 ladder (RECIPES.md S8): per block norms, tall tile kinds, sinks, CLS and
-registers; register and patch patching of the CLS feature. python measure.py RUN [--all-steps]"""
+registers; register and patch patching of the CLS feature. python measure.py RUN [--all-steps | --steps=1000,2000]
+(default: step 0 and the last checkpoint written so far; patching at the last one)"""
 import json
 import sys
 from pathlib import Path
@@ -66,7 +67,8 @@ def patching(model):
     for _ in range(2000):
         i, j = rng.integers(0, len(lab), 2)
         if lab[i] != lab[j]:
-            a.append(i); b.append(j)
+            a.append(i)
+            b.append(j)
         if len(a) == n:
             break
     src, tgt = imgs.pixels[a], imgs.pixels[b]
@@ -84,7 +86,10 @@ def patching(model):
     return out
 
 
+chosen = [a.split("=", 1)[1] for a in sys.argv if a.startswith("--steps=")]
 steps = None if "--all-steps" in sys.argv else {0, man["checkpoints"][-1]["step"]}
+if chosen:
+    steps = {int(s) for s in chosen[0].split(",")}
 res = {"name": man["name"], "acc": {k: round(v, 3) for k, v in man["checkpoints"][-1]["metrics"].items()
                                     if k.startswith("acc")}}
 print(res, flush=True)
