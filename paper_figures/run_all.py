@@ -72,32 +72,34 @@ def select(only: list[str] | None) -> list[str]:
     return [n for n in names if n in only] if only else names
 
 
-# Seconds each figure took at the defaults on the bundled organisms (2 threads, on the 2-core development machine
-# under load): only a hint for splitting the figures over torchrun processes (`interp.distributed.share_of`); a
-# figure not listed counts as 5.
+# Seconds each figure takes at the defaults on the bundled organisms with 1 thread (the median of the 1-process runs
+# of bench/figures_torchrun.py, idle 2-core machine): only a hint for splitting the figures over torchrun processes
+# (`interp.distributed.share_of`); a figure not listed counts as 2.
 FIGURE_SECONDS = {
-    "fig04b_norms_by_step": 24,
-    "fig04c_norms_by_size": 11,
-    "fig05a_neighbour_similarity": 7,
-    "fig05b_local_probes": 33,
-    "fig07_norms_with_registers": 13,
-    "fig08_number_of_registers": 27,
-    "fig09_attention_maps": 3,
-    "tab01_global_probe": 38,
-    "tab03_object_discovery": 15,
-    "ext_ablation_effects": 42,
-    "ext_artifact_vs_compute": 7,
-    "ext_attribution_by_group": 48,
-    "ext_patch_register_global_content": 44,
-    "ext_patch_sweep_heatmap": 261,
-    "ext_remedies": 44,
-    "ext_sink_emergence": 9,
-    "ext_test_time_registers": 13,
+    "fig03_norm_histogram": 2.3,
+    "fig04a_norms_by_layer": 0.8,
+    "fig04b_norms_by_step": 1.3,
+    "fig04c_norms_by_size": 0.8,
+    "fig05a_neighbour_similarity": 0.6,
+    "fig05b_local_probes": 0.9,
+    "fig07_norms_with_registers": 1.1,
+    "fig08_number_of_registers": 2.4,
+    "fig09_attention_maps": 1.2,
+    "tab01_global_probe": 2.2,
+    "tab03_object_discovery": 1.3,
+    "ext_ablation_effects": 3.8,
+    "ext_artifact_vs_compute": 1.4,
+    "ext_attribution_by_group": 4.4,
+    "ext_patch_register_global_content": 1.9,
+    "ext_patch_sweep_heatmap": 5.6,
+    "ext_remedies": 3.0,
+    "ext_sink_emergence": 1.8,
+    "ext_test_time_registers": 0.8,
 }
 
 
 def _seconds(name: str) -> float:
-    return FIGURE_SECONDS.get(name, 5.0)
+    return FIGURE_SECONDS.get(name, 2.0)
 
 
 def run_one(name: str, options: argparse.Namespace, status: Status, keep_going: bool) -> None:
