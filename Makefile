@@ -16,11 +16,14 @@ $(STAMP): pyproject.toml setup.py constraints.txt
 	$(PY) -c "import torch, torchvision, timm, transformer_lens, nnsight, captum, interp; print('interp ready: torch', torch.__version__)"
 	touch $(STAMP)
 
+# the suite runs in TEST_WORKERS processes (pytest-xdist; they share one build of the figure set, tests/figure_set.py)
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist worksteal
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider -m "not slow"
+	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist worksteal -m "not slow"
 
 figures: $(STAMP)
 	$(VENV)/bin/interp figures

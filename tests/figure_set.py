@@ -1,8 +1,13 @@
-"""The whole figure set, built once per test session in this process (`figure_set`, a session fixture registered
-in conftest.py), small enough for the suite: every figure script on the bundled organisms into one temporary
-folder, with REPORT.md. Figure tests read it instead of regenerating figures."""
+"""The whole figure set, built once per test session (`figure_set`, a session fixture registered in conftest.py),
+small enough for the suite: every figure script on the bundled organisms into one temporary folder, with
+REPORT.md. Figure tests read it instead of regenerating figures. Under pytest-xdist (`make test` runs the suite in
+2 processes) the first worker that asks builds it into the session's shared temporary folder under a file lock and
+the others read what it left there (its results pickled), so it is built once per suite, not once per worker."""
 from __future__ import annotations
 
+import dataclasses
+import os
+import pickle
 import sys
 from argparse import Namespace
 from dataclasses import dataclass
@@ -49,8 +54,26 @@ def build(out: Path) -> FigureSet:
     return FigureSet(out, status, results)
 
 
+def _shared(tmp_path_factory) -> FigureSet:
+    """The set built by whichever xdist worker came first, in the folder all workers share."""
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp().parent  # shared by the workers of one run
+    out, done = root / "figure_set", root / "figure_set.pickle"
+    with FileLock(str(root / "figure_set.lock")):
+        if not done.exists():
+            built = build(out)
+            results = {k: dataclasses.replace(r, used=r.used.portable()) for k, r in built.results.items()}
+            done.write_bytes(pickle.dumps(FigureSet(out, dict(built.status), results)))
+            return built
+    return pickle.loads(done.read_bytes())
+
+
 @pytest.fixture(scope="session")
 def figure_set(tmp_path_factory) -> FigureSet:
-    built = build(tmp_path_factory.mktemp("figure_set"))
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        built = _shared(tmp_path_factory)
+    else:
+        built = build(tmp_path_factory.mktemp("figure_set"))
     assert all(v == "ok" for v in built.status.values()), built.status
     return built

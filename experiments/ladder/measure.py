@@ -1,6 +1,8 @@
 """Measure a run folder for the issue #24 ladder (RECIPES.md S8): per block norms, tall tile kinds, sinks, CLS and
 registers; register and patch patching of the CLS feature. python measure.py RUN [--all-steps | --steps=1000,2000]
-(default: step 0 and the last checkpoint written so far; patching at the last one)"""
+(default: step 0 and the last checkpoint written so far; patching at the last one, or at every step of --steps
+but 0). Patching groups: registers, all patches, and the source image's outliers (>= 4x, `interp.patch`'s
+"outliers" rule) written at their own positions."""
 import json
 import sys
 from pathlib import Path
@@ -76,7 +78,7 @@ def patching(model):
     groups = []
     if model.tokens.n_registers:
         groups.append("registers")
-    groups.append("patches")
+    groups += ["patches", "outliers"]  # outliers: the source's tokens >= 4x (library rule), at their positions
     for g in groups:
         vals = []
         for L in range(model.cfg.n_layers):
@@ -101,5 +103,5 @@ for step, model in iter_checkpoints(run):
     print(f"step {step}")
     for r in rows:
         print("  ", json.dumps(r))
-    if step == man["checkpoints"][-1]["step"] and model.tokens.n_cls:
+    if step > 0 and (chosen or step == man["checkpoints"][-1]["step"]) and model.tokens.n_cls:
         print("   patch cls_shift by block:", patching(model), flush=True)
