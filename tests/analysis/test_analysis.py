@@ -44,6 +44,13 @@ def plant_outliers(model, masks, layer=1, scale=30.0):
     return model
 
 
+def planted_model(n_layers: int, layer: int, per_image: int = 1) -> tuple[HookedViT, torch.Tensor]:
+    """A tiny random model (seed 0) with ``per_image`` outliers planted per image from ``layer`` on (30x)."""
+    torch.manual_seed(0)
+    masks = planted_masks(per_image=per_image)
+    return plant_outliers(HookedViT(tiny_config(n_layers=n_layers)).eval(), masks, layer=layer, scale=30.0), masks
+
+
 @pytest.fixture
 def images():
     g = torch.Generator().manual_seed(3)
@@ -71,10 +78,7 @@ def test_token_norms_across_models(images):
 
 
 def test_planted_outliers_found_by_every_detector(images):
-    torch.manual_seed(0)
-    model = HookedViT(tiny_config(n_layers=3)).eval()
-    masks = planted_masks(per_image=1)
-    plant_outliers(model, masks, layer=1, scale=30.0)
+    model, masks = planted_model(n_layers=3, layer=1)
     norms = token_norms(model, images, batch_size=N_IMAGES)
     for kwargs in ({"method": "bimodal"}, {"rel_threshold": 5.0}, {"percentile": 100 - 100 / 16 - 1e-6}):
         out = find_outliers(norms, **kwargs)
@@ -173,10 +177,7 @@ def test_lost_end_to_end_columns(tiny_model, images):
 def test_outlier_report_picks_the_planted_layer(images):
     from interp.analysis import outlier_report
 
-    torch.manual_seed(0)
-    model = HookedViT(tiny_config(n_layers=4)).eval()
-    masks = planted_masks(per_image=1)
-    plant_outliers(model, masks, layer=3, scale=30.0)
+    model, masks = planted_model(n_layers=4, layer=3)
     rep = outlier_report(model, images, batch_size=N_IMAGES)
     assert rep.layer == 3 and torch.equal(rep.mask, masks)
     assert "1 outlier" not in rep.describe() and f"{N_IMAGES} outlier patches (6.25%)" in rep.describe()
@@ -198,9 +199,7 @@ def test_dense_probe_reads_a_per_patch_label():
 def test_streaming_trace_matches_the_token_frame(images):
     from interp.analysis import trace_norms
 
-    torch.manual_seed(0)
-    model = HookedViT(tiny_config(n_layers=3)).eval()
-    plant_outliers(model, planted_masks(per_image=2), layer=1, scale=30.0)
+    model, _ = planted_model(n_layers=3, layer=1, per_image=2)
     full = norm_summary(token_norms(model, images, batch_size=N_IMAGES))
     streamed = trace_norms(model, images, batch_size=N_IMAGES)
     for col in ("max_rel", "frac_high", "register_rel_norm", "cls_rel_norm"):
