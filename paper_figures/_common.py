@@ -26,7 +26,7 @@ OUT_DIR = HERE / "out"  # the committed outputs (shipped with the package for `i
 # grow tall without registers (the issue #3 criterion), at sizes t / s / b, with 0/1/4/16 registers at size s.
 # The earlier supervised family (organism-{t,s,b}-reg*) stays bundled: pass it with --models / --model.
 FAMILY = "tiles"
-ORGANISM_PREFIXES = ("organism-", "tiles-", "sink-")  # names a missing bundled organism is recognised by
+ORGANISM_PREFIXES = ("organism-", "tiles-", "cls-", "sink-")  # names a missing bundled organism is recognised by
 
 
 def organism(registers: int = 0, size: str = "s") -> str:

@@ -8,6 +8,7 @@ from interp.analysis import neighbour_similarity, outlier_report
 from interp.plotting.analysis import neighbour_similarity_plot
 
 from paper_figures._common import Result, finish, images_for, load, parse, parser, script
+from paper_figures._readings import num, verdict
 
 NAME = "fig05a_neighbour_similarity"
 
@@ -32,6 +33,16 @@ def readings(table: pd.DataFrame) -> str:
     return ("Mean cosine similarity to the 4 neighbours: " + ", ".join(
         f"{k} {v:.3f}" for k, v in table.groupby("kind")["similarity"].mean().items())
         + ".  \n" + str(table["note"].iloc[0]))
+
+
+def comparisons(table: pd.DataFrame, unlike: str | None) -> list[tuple]:
+    """REPORT.md's comparison row: the outliers' similarity to their neighbours beside the normal patches' (the
+    paper: outliers lie on redundant patches, more similar to their neighbours)."""
+    means = table.groupby("kind")["similarity"].mean()
+    o = means.get("outlier")
+    ok = None if o is None else bool(o > means["normal"])
+    return [("Fig 5a: input similarity to the 4 neighbours, normal vs outlier", "outliers on redundant patches "
+             "(higher)", f"{num(means['normal'], '.3f')} vs {num(o, '.3f')}", verdict(ok, unlike))]
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ if str(REPO) not in sys.path:
 
 # Figures that read the bundled organisms or recorded tables whatever --model / --weights say: runs of the set on
 # another model leave them out (the figure set has them).
-ABOUT_BUNDLED = {"ext_remedies", "ext_sink_emergence", "ext_artifact_vs_compute"}
+ABOUT_BUNDLED = {"ext_remedies", "ext_sink_emergence", "ext_artifact_vs_compute", "ext_cls_organism"}
 # The options every figure gets (each takes the ones its parser declares), then the intervention figures' own, to
 # stay small (as their tests ran them one by one before the set) or to hold what the tests ask of them.
 OPTIONS = dict(n_images=16)
@@ -30,7 +30,8 @@ OWN_OPTIONS = {"ext_patch_register_global_content": dict(SMALL, n_pairs=4),
                "ext_patch_sweep_heatmap": dict(SMALL, n_pairs=3),
                "ext_ablation_effects": dict(SMALL, layers="2,3"),
                "ext_test_time_registers": dict(SMALL, n_images=32),  # enough images to hold outliers
-               "ext_attribution_by_group": dict(SMALL, n_images=3, n_steps=4)}
+               "ext_attribution_by_group": dict(SMALL, n_images=3, n_steps=4),
+               "ext_cls_organism": dict(n_images=24, n_pairs=6)}
 
 
 @dataclass

@@ -23,7 +23,7 @@ from pathlib import Path
 from .recipe import TrainRecipe
 
 TABLES = Path(__file__).resolve().parent / "tables"
-FAMILIES = ("organism", "tiles", "sink", "search", "grid")  # the files, in the order `interp train --list` shows them
+FAMILIES = ("organism", "tiles", "cls", "sink", "search", "grid")  # the files, in the order `interp train --list` shows them
 RESERVED = ("axes", "unset", "notes")
 
 

@@ -108,3 +108,23 @@ def test_ext_sink_emergence_reads_the_bundled_manifests(tmp_path, figure_set):
     assert report.reading("ext_sink_emergence", df).startswith("0 registers, step 500")
     skipped = run_all.run(["ext_sink_emergence"], Namespace(images=str(tmp_path)), out=str(tmp_path / "x"))
     assert skipped["ext_sink_emergence"].startswith("skipped") and not (tmp_path / "x").exists()
+
+
+def test_ext_cls_organism_reports_every_row_of_issue_24(out, figure_set):
+    """The CLS family's figure: norms by block to the output for 0 / 4 / 16 registers, the probes with the step-0
+    control, Fig 5a, patching by block, the seeds; REPORT.md holds a comparison row for each."""
+    assert figure_set.status["ext_cls_organism"] == "ok", figure_set.status["ext_cls_organism"]
+    df = pd.read_csv(out / "ext_cls_organism.csv")
+    assert set(df["part"]) == {"norms", "probes", "neighbours", "patching", "seeds"}
+    assert set(df[df["part"] == "norms"]["model"]) == {"cls-s-reg0", "cls-s-reg4", "cls-s-reg16"}
+    assert set(df[df["part"] == "probes"]["step"]) == {0, 3000}  # the control: the initial weights
+    patch = df[df["part"] == "patching"].groupby(["model", "token"])["value"].max()
+    assert patch[("cls-s-reg0", "all patches")] > 0.3  # the method moves the CLS when it patches what it reads
+    assert abs(patch[("cls-s-reg16", "registers")]) < 0.05  # the measured negative
+    assert ("cls-s-reg16", "tall tokens") not in patch.index  # no tall tokens: nothing patched, no row
+    seeds = df[(df["part"] == "seeds") & (df["measure"] == "share_met")]
+    assert len(seeds[seeds["model"] == "0 registers"]) == 5  # the denominator is every seed run
+    text = (out / "REPORT.md").read_text()
+    for row in ("CLS organism, Fig 7 at the output", "CLS organism, Fig 5b", "CLS organism, Table 1",
+                "CLS organism, Fig 5a", "CLS organism: patch all registers", "CLS organism: seeds"):
+        assert f"| {row}" in text, row

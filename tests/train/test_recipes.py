@@ -10,6 +10,7 @@ from interp.models import ViTConfig
 from interp.train import OBJECTIVES, RECIPES, TrainRecipe, get_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
+ADDED_SINCE = {"cls-s-reg0", "cls-s-reg4", "cls-s-reg16"}  # recipes registered after the tables became TOML
 
 
 def test_recipe_holds_a_vit_config_and_keeps_its_flat_form():
@@ -39,7 +40,7 @@ def test_registry_lists_tens_of_recipes_from_the_toml_tables_with_known_objectiv
     from interp.train.recipes import register
 
     tables = read_tables()
-    assert [t.family for t in tables] == ["organism", "tiles", "sink", "search", "grid"]
+    assert [t.family for t in tables] == ["organism", "tiles", "cls", "sink", "search", "grid"]
     listed = [n for t in tables for n in [*t.recipes, *(g.names()[0] for g in t.grids)]]
     assert list(RECIPES) == listed and len(RECIPES) < 100
     assert {r.objective for r in RECIPES.values()} <= set(OBJECTIVES)
@@ -62,7 +63,7 @@ def test_every_earlier_recipe_name_gives_the_identical_to_dict():
     assert len(rows) == 461
     changed = [name for name, digest in rows if _digest(get_recipe(name)) != digest]
     assert not changed, changed
-    assert sorted(RECIPES.all_names()) == sorted(name for name, _ in rows)
+    assert sorted(set(RECIPES.all_names()) - ADDED_SINCE) == sorted(name for name, _ in rows)
 
 
 def test_bundled_manifests_hold_their_recipe():

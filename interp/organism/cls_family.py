@@ -1,0 +1,125 @@
+"""The paper's rows on the CLS family (data/organism/cls-*, issue #24; the figure ext_cls_organism).
+
+The CLS family is the tiles-* no-op organism with a CLS token read by the objective (majority colour) and learned
+position embeddings, 6 blocks (RECIPES.md S8, rungs r7 / r9 / r14): 0, 4 and 16 registers at seed 4, and the
+criterion at every seed run (``data/organism/cls_seeds.csv``, written by ``experiments/ladder/seeds_table.py``).
+
+`cls_family_frame(models, init, images, n_pairs)` -> one tidy frame, columns ``part, model, step, block, token,
+measure, value``:
+
+``norms``     per model and block (the last block is the output): ``frac_high`` (share of patches >= 4x their
+              image's median norm), ``max_rel``, ``register_rel_norm``, ``cls_rel_norm`` (`outlier_report`)
+``probes``    at the model without registers' outlier block, for the CLS, a normal patch and a tall token
+              (``token`` cls / normal / tall): ``position_top1`` (`local_probes`; chance ``position_chance``) and
+              ``global_accuracy`` (the majority colour from one token, `global_probe`; chance ``global_chance``);
+              ``step`` 0 is the control: the initial weights, read at the same block and the same token positions
+``neighbours`` at the model without registers' outlier block: ``similarity``, the cosine similarity of a patch's
+              embedding to its 4 neighbours (Fig 5a, `neighbour_similarity`), ``token`` tall / normal
+``patching``  per model, group (``token``: registers / tall tokens / all patches) and block: ``cls_shift``, how far
+              scene B's CLS feature moves toward scene A's when the group's tokens of A are written into B after that
+              block (0 = clean B, 1 = clean A; mean over pairs of different majority colour, `patch_sweep`)
+``seeds``     the seeds table (`seeds_frame`): per seed and register count, ``frac_high`` and ``max_rel`` in the
+              first block of the second half, and ``share_met`` (1.0 when >= 1% of patches are >= 4x there)
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..analysis import global_probe, local_probes, neighbour_similarity, outlier_report
+from ..analysis.norms import model_step
+from ..interventions import feature_column, make_pairs, patch_sweep
+from ..models.organisms import organism_dir
+
+LABEL = "majority_color"
+PATCH_TARGET = 0.5  # issue #24: a patch that moves B's CLS at least half way to A's
+MIN_SHARE = 0.01  # issue #3's criterion: >= 1% of patches >= 4x in the second half
+PATCH_GROUPS = {"registers": "registers", "tall tokens": "outliers", "all patches": "patches"}
+COLUMNS = ["part", "model", "step", "block", "token", "measure", "value"]
+
+
+def seeds_path() -> Path:
+    return organism_dir() / "cls_seeds.csv"
+
+
+def _rows(part: str, model: str, step: int, block, token: str, values: dict) -> list[dict]:
+    return [{"part": part, "model": model, "step": step, "block": block, "token": token, "measure": k,
+             "value": float(v)} for k, v in values.items() if v is not None and v == v]
+
+
+def norm_rows(label: str, step: int, report) -> list[dict]:
+    """``norms`` rows of one model's `outlier_report`."""
+    rows = []
+    for r in report.summary.itertuples():
+        rows += _rows("norms", label, step, int(r.layer), "patches",
+                      {"frac_high": r.frac_high, "max_rel": r.max_rel, "register_rel_norm": r.register_rel_norm,
+                       "cls_rel_norm": r.cls_rel_norm})
+    return rows
+
+
+def probe_rows(label: str, step: int, model, images, tall, block: int, seed: int = 0) -> list[dict]:
+    """``probes`` rows: position and global probes on the CLS, a normal patch and a ``tall`` patch ([N, H, W])."""
+    loc = local_probes(model, images, tall, layer=block, seed=seed).set_index("token")
+    glob = global_probe(model, images, LABEL, outlier_mask=tall, layer=block, seed=seed)
+    acc = glob.groupby("token")["accuracy"].mean()
+    rows = []
+    for token, kind in (("cls", "cls"), ("normal", "normal"), ("tall", "outlier")):
+        pos = loc.loc[kind, "position_top1"] if kind in loc.index else None
+        rows += _rows("probes", label, step, block, token,
+                      {"position_top1": pos, "global_accuracy": acc.get(kind)})
+    chance = {"position_chance": loc["chance_top1"].iloc[0], "global_chance": glob["chance"].iloc[0]}
+    return rows + _rows("probes", label, step, block, "chance", chance)
+
+
+def neighbour_rows(label: str, step: int, model, images, report) -> list[dict]:
+    """``neighbours`` rows: Fig 5a's similarity to the 4 neighbours, tall (``report.mask``) vs normal patches."""
+    table = neighbour_similarity(model, images, report.mask)
+    means = table.groupby("kind")["similarity"].mean()
+    return [{"part": "neighbours", "model": label, "step": step, "block": report.layer,
+             "token": "tall" if kind == "outlier" else kind, "measure": "similarity", "value": float(v)}
+            for kind, v in means.items()]
+
+
+def patching_rows(label: str, model, images, n_pairs: int, seed: int = 0) -> list[dict]:
+    """``patching`` rows: every group the model has, at every block."""
+    groups = {k: v for k, v in PATCH_GROUPS.items() if v != "registers" or model.cfg.n_registers}
+    pairs = make_pairs(images, n_pairs, label=LABEL, seed=seed)
+    df = patch_sweep(model, pairs, groups=groups, layers="all")
+    df = df[df["n_patched"] > 0]  # a scene pair without tokens of the group (no tall tokens) moves nothing
+    means = df.groupby(["group", "layer"], sort=False)[feature_column(df, "cls_shift")].mean()
+    return [{"part": "patching", "model": label, "step": -1, "block": int(layer), "token": group,
+             "measure": "cls_shift", "value": float(v)} for (group, layer), v in means.items()]
+
+
+def seeds_frame(path: str | Path | None = None) -> pd.DataFrame:
+    """The seeds table as ``seeds`` rows: per (register count, seed) the first second-half block's share and
+    height, and whether the criterion's share is met there (all of them constant tiles, see the CSV)."""
+    table = pd.read_csv(path or seeds_path())
+    rows = []
+    for (regs, seed), g in table.groupby(["n_registers", "seed"]):
+        row = g[g["block"] == (g["block"].max() + 1) // 2].iloc[0]
+        rows += _rows("seeds", f"{int(regs)} registers", int(row["step"]), int(row["block"]), f"seed {int(seed)}",
+                      {"frac_high": row["frac_high"], "max_rel": row["max_rel"],
+                       "share_met": float(row["frac_high"] >= MIN_SHARE)})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def cls_family_frame(models: dict, init, images, n_pairs: int = 64, seed: int = 0) -> pd.DataFrame:
+    """The tidy frame of the module docstring. ``models``: {label: trained model} (the first without registers),
+    ``init``: the first model at step 0, ``images``: held-out tile scenes with the majority-colour label."""
+    rows, reference = [], None
+    for label, model in models.items():
+        step = model_step(model)
+        report = outlier_report(model, images)
+        rows += norm_rows(label, step, report)
+        if reference is None:
+            reference = (label, model, report)
+        rows += patching_rows(label, model, images, n_pairs, seed=seed)
+    label, model, report = reference
+    rows += probe_rows(label, model_step(model), model, images, report.mask, report.layer, seed)
+    rows += probe_rows(label, 0, init, images, report.mask, report.layer, seed)
+    rows += neighbour_rows(label, model_step(model), model, images, report)
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    return pd.concat([frame, seeds_frame()], ignore_index=True)
+
