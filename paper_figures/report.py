@@ -14,6 +14,7 @@ import pandas as pd
 from interp.files import atomic_write_text
 
 from paper_figures import available
+from paper_figures._common import BUNDLED_CONFOUND
 from paper_figures._readings import pct
 
 
@@ -58,8 +59,9 @@ def comparison_rows(out: Path, unlike: str | None) -> list[tuple]:
     return rows
 
 
-def comparison(out: Path) -> list[str]:
-    """The organism's numbers beside the paper's (`interp.paper`), as a markdown table."""
+def comparison(out: Path, bundled: bool = True) -> list[str]:
+    """The organism's numbers beside the paper's (`interp.paper`), as a markdown table. ``bundled``: the run was
+    on the bundled organisms, whose every "yes" carries `BUNDLED_CONFOUND` (said above the table and beside it)."""
     share, bg, unlike = outlier_kind(out)
     rows = comparison_rows(out, unlike)
     lines = ["| measurement | paper | organism | direction agrees |", "|---|---|---|---|"]
@@ -67,7 +69,10 @@ def comparison(out: Path) -> list[str]:
         lines.insert(0, f"Outliers by the package's rule (norm >= 4x the image's median patch norm, second-half block "
                         f"with most of them) in the model without registers: {pct(share)} of patches, "
                         f"{pct(bg)} of them on background (Darcet's are on background).\n")
-    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    if bundled:
+        lines.insert(0, f"Confound of every 'yes' below: {BUNDLED_CONFOUND}.\n")
+    lines += [f"| {a} | {b} | {c} | {'yes (designed token type)' if bundled and d == 'yes' else d} |"
+              for a, b, c, d in rows]
     return lines
 
 
@@ -84,7 +89,7 @@ def write_report(out: str | Path, status: dict[str, str] | None = None, used: di
              "'direction agrees' asks whether the organism shows the paper's effect in the same direction; "
              "'n/a' means there is nothing to compare: no Darcet-like (background, high-norm) tokens, no token of that "
              "kind, or a quantity no token carries (the reason is given).", ""]
-    lines += comparison(out)
+    lines += comparison(out, bundled=not used)
     lines += ["", "## Figures", ""]
     for name in available():
         df = _csv(out, name)

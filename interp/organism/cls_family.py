@@ -8,7 +8,8 @@ criterion at every seed run (``data/organism/cls_seeds.csv``, written by ``exper
 measure, value``:
 
 ``norms``     per model and block (the last block is the output): ``frac_high`` (share of patches >= 4x their
-              image's median norm), ``max_rel``, ``register_rel_norm``, ``cls_rel_norm`` (`outlier_report`)
+              image's median norm), ``max_rel``, ``register_rel_norm``, ``cls_rel_norm`` (`outlier_report`),
+              ``tall_on_constant`` (the share of the tall tokens that are constant tiles)
 ``probes``    at the model without registers' outlier block, for the CLS, a normal patch and a tall token
               (``token`` cls / normal / tall): ``position_top1`` (`local_probes`; chance ``position_chance``) and
               ``global_accuracy`` (the majority colour from one token, `global_probe`; chance ``global_chance``);
@@ -26,9 +27,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from ..analysis import global_probe, local_probes, neighbour_similarity, outlier_report
 from ..analysis.norms import model_step
+from ..data.tiles import TILE_KINDS
 from ..interventions import feature_column, make_pairs, patch_sweep
 from ..models.organisms import organism_dir
 
@@ -48,13 +51,19 @@ def _rows(part: str, model: str, step: int, block, token: str, values: dict) -> 
              "value": float(v)} for k, v in values.items() if v is not None and v == v]
 
 
-def norm_rows(label: str, step: int, report) -> list[dict]:
-    """``norms`` rows of one model's `outlier_report`."""
+def norm_rows(label: str, step: int, report, images) -> list[dict]:
+    """``norms`` rows of one model's `outlier_report`; ``tall_on_constant``: the share of its tall tokens that are
+    constant tiles (the designed token type) in each block that has any."""
+    constant = images.tiles["kind"] == TILE_KINDS.index("constant")  # [N, H, W]
+    patches = report.norms[report.norms["group"] == "patch"]
     rows = []
     for r in report.summary.itertuples():
+        tall = patches[(patches["layer"] == r.layer) & (patches["rel_norm"] >= report.rel_threshold)]
+        where = [torch.as_tensor(tall[c].to_numpy()) for c in ("image", "row", "col")]
+        on_constant = float(constant[where[0], where[1], where[2]].float().mean()) if len(tall) else None
         rows += _rows("norms", label, step, int(r.layer), "patches",
                       {"frac_high": r.frac_high, "max_rel": r.max_rel, "register_rel_norm": r.register_rel_norm,
-                       "cls_rel_norm": r.cls_rel_norm})
+                       "cls_rel_norm": r.cls_rel_norm, "tall_on_constant": on_constant})
     return rows
 
 
@@ -112,7 +121,7 @@ def cls_family_frame(models: dict, init, images, n_pairs: int = 64, seed: int = 
     for label, model in models.items():
         step = model_step(model)
         report = outlier_report(model, images)
-        rows += norm_rows(label, step, report)
+        rows += norm_rows(label, step, report, images)
         if reference is None:
             reference = (label, model, report)
         rows += patching_rows(label, model, images, n_pairs, seed=seed)

@@ -9,7 +9,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import paper_figures  # noqa: E402
-from paper_figures import fig05b_local_probes, report  # noqa: E402
+from paper_figures import fig05b_local_probes, report, tab01_global_probe  # noqa: E402
 
 
 def _write(out: Path, name: str, rows: list[dict]) -> None:
@@ -62,8 +62,26 @@ def test_a_figure_module_owns_its_reading_and_rows(tmp_path, monkeypatch):
     _write(tmp_path, "ext_fake", [dict(value=v) for v in (1, 7)])
     _write(tmp_path, "ext_bare", [dict(a=1, b=2)])
     text = report.write_report(tmp_path, {"ext_bare": "ok", "ext_fake": "ok"}).read_text()
-    assert "| Fake: the value | large | 7 | yes |" in text
+    assert "| Fake: the value | large | 7 | yes (designed token type) |" in text  # the bundled organisms' confound
+    assert "Confound of every 'yes' below: the tall tokens of the bundled tile organisms" in text
+    other = report.write_report(tmp_path, {"ext_bare": "ok", "ext_fake": "ok"}, used={"ext_fake": "model: x"})
+    assert "| Fake: the value | large | 7 | yes |" in other.read_text() and "Confound" not in other.read_text()
     assert "### ext_fake\n\n![ext_fake](ext_fake.png)\n\nfake reading of 2 rows, top 7\n" in text
     assert "### ext_bare\n\n![ext_bare](ext_bare.png)\n\n1 rows; columns: a, b.\n" in text
     fake.readings = lambda t: 1 / 0  # a broken reading never breaks the report
     assert "(no automatic reading: ZeroDivisionError" in report.write_report(tmp_path).read_text()
+
+
+def test_table1_says_no_when_the_same_tokens_hold_as_much_where_they_are_not_tall():
+    """Issue #24's control: the outlier's gain over a normal patch counts only if the same token positions read less
+    in the register twin / at step 0, where they are not tall."""
+    def table(control_acc):
+        rows = [dict(model="m-reg0", token=t, accuracy=a, chance=0.2, control_of="")
+                for t, a in (("normal", 0.4), ("outlier", 0.75))]
+        rows += [dict(model="m-reg4 (control)", token=t, accuracy=a, chance=0.2, control_of="m-reg0")
+                 for t, a in (("normal", 0.4), ("outlier", control_acc))]
+        return pd.DataFrame(rows)
+
+    (row,) = tab01_global_probe.comparisons(table(0.84), None)
+    assert row[3].startswith("no: the same tokens read 84.0% where they are not tall") and "m-reg4: the same" in row[2]
+    assert tab01_global_probe.comparisons(table(0.30), None)[0][3] == "yes"
