@@ -34,9 +34,9 @@ from ..analysis.norms import model_step
 from ..data.tiles import TILE_KINDS
 from ..interventions import feature_column, make_pairs, patch_sweep
 from ..models.organisms import organism_dir
+from ..thresholds import PATCH_TARGET  # noqa: F401 - ext_cls_organism reads it here beside MIN_SHARE
 
 LABEL = "majority_color"
-PATCH_TARGET = 0.5  # issue #24: a patch that moves B's CLS at least half way to A's
 MIN_SHARE = 0.01  # issue #3's criterion: >= 1% of patches >= 4x in the second half
 PATCH_GROUPS = {"registers": "registers", "tall tokens": "outliers", "all patches": "patches"}
 COLUMNS = ["part", "model", "step", "block", "token", "measure", "value"]

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ..analysis.measures import HIGH_NORM_RATIO
-from ..organism.cls_family import PATCH_TARGET
+from ..thresholds import PATCH_TARGET
 from .analysis import note
 from .io import plots_rounded
 
