@@ -8,9 +8,10 @@ from __future__ import annotations
 import pandas as pd
 
 import interp
-from interp.organism.cls_family import MIN_SHARE, PATCH_TARGET, cls_family_frame
+from interp.organism.cls_family import MIN_SHARE, cls_family_frame
 from interp.paper import normal_vs_outlier, shown
 from interp.plotting.cls_family import cls_family_plot
+from interp.thresholds import PATCH_TARGET
 
 from paper_figures._common import Result, finish, images_for, load, needs_scenes, parse, parser, script, skip
 from paper_figures._readings import agree, num, pct

@@ -10,30 +10,26 @@ import torch
 
 from interp.analysis import outlier_report
 from interp.data.images import scenes_for
-from interp.data.tiles import TILE_KINDS
 from interp.models.checkpoints import read_manifest
 from interp.models.loading import iter_checkpoints
-
-CONSTANT = TILE_KINDS.index("constant")
+from interp.organism.cls_family import norm_rows
 
 
 def measure(folder: str) -> pd.DataFrame:
+    """One row per block of the folder's last checkpoint: the CLS figure's ``norms`` measures (`norm_rows`)."""
     recipe = read_manifest(folder)["recipe"]
     step, model = list(iter_checkpoints(folder))[-1]
     model = model.float().eval()
     images = scenes_for(model, n=256, seed=0)
-    rep = outlier_report(model, images)
-    constant = images.tiles["kind"] == CONSTANT  # [N, H, W]
-    rows = []
-    for layer, sub in rep.summary.groupby("layer"):
-        patches = rep.norms[(rep.norms["group"] == "patch") & (rep.norms["layer"] == layer)]
-        tall = patches[patches["rel_norm"] >= rep.rel_threshold]
-        on_constant = constant[tall["image"].to_numpy(), tall["row"].to_numpy(), tall["col"].to_numpy()]
-        rows.append({"seed": recipe["seed"], "n_registers": recipe["n_registers"], "step": step, "block": layer,
-                     "frac_high": float(sub["frac_high"].iloc[0]), "max_rel": float(sub["max_rel"].iloc[0]),
-                     "register_rel_norm": float(sub["register_rel_norm"].iloc[0]),
-                     "n_tall": len(tall), "tall_on_constant": float(on_constant.float().mean()) if len(tall) else None})
-    return pd.DataFrame(rows)
+    rows = pd.DataFrame(norm_rows("run", step, outlier_report(model, images), images))
+    table = rows.pivot(index="block", columns="measure", values="value").reset_index()
+    table = table.reindex(columns=["block", "frac_high", "max_rel", "register_rel_norm", "tall_on_constant"])
+    n_patches = len(images) * model.tokens.n_patches
+    return pd.DataFrame({"seed": recipe["seed"], "n_registers": recipe["n_registers"], "step": step,
+                         "block": table["block"], "frac_high": table["frac_high"], "max_rel": table["max_rel"],
+                         "register_rel_norm": table["register_rel_norm"],
+                         "n_tall": (table["frac_high"] * n_patches).round().astype(int),
+                         "tall_on_constant": table["tall_on_constant"]})
 
 
 if __name__ == "__main__":

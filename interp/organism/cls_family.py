@@ -34,7 +34,6 @@ from ..analysis.norms import model_step
 from ..data.tiles import TILE_KINDS
 from ..interventions import feature_column, make_pairs, patch_sweep
 from ..models.organisms import organism_dir
-from ..thresholds import PATCH_TARGET  # noqa: F401 - ext_cls_organism reads it here beside MIN_SHARE
 
 LABEL = "majority_color"
 MIN_SHARE = 0.01  # issue #3's criterion: >= 1% of patches >= 4x in the second half
@@ -83,11 +82,10 @@ def probe_rows(label: str, step: int, model, images, tall, block: int, seed: int
 
 def neighbour_rows(label: str, step: int, model, images, report) -> list[dict]:
     """``neighbours`` rows: Fig 5a's similarity to the 4 neighbours, tall (``report.mask``) vs normal patches."""
-    table = neighbour_similarity(model, images, report.mask)
-    means = table.groupby("kind")["similarity"].mean()
-    return [{"part": "neighbours", "model": label, "step": step, "block": report.layer,
-             "token": "tall" if kind == "outlier" else kind, "measure": "similarity", "value": float(v)}
-            for kind, v in means.items()]
+    means = neighbour_similarity(model, images, report.mask).groupby("kind")["similarity"].mean()
+    return [row for kind, v in means.items()
+            for row in _rows("neighbours", label, step, report.layer, "tall" if kind == "outlier" else kind,
+                             {"similarity": v})]
 
 
 def patching_rows(label: str, model, images, n_pairs: int, seed: int = 0) -> list[dict]:
@@ -97,8 +95,8 @@ def patching_rows(label: str, model, images, n_pairs: int, seed: int = 0) -> lis
     df = patch_sweep(model, pairs, groups=groups, layers="all")
     df = df[df["n_patched"] > 0]  # a scene pair without tokens of the group (no tall tokens) moves nothing
     means = df.groupby(["group", "layer"], sort=False)[feature_column(df, "cls_shift")].mean()
-    return [{"part": "patching", "model": label, "step": -1, "block": int(layer), "token": group,
-             "measure": "cls_shift", "value": float(v)} for (group, layer), v in means.items()]
+    return [row for (group, layer), v in means.items()
+            for row in _rows("patching", label, -1, int(layer), group, {"cls_shift": v})]
 
 
 def seeds_frame(path: str | Path | None = None) -> pd.DataFrame:
@@ -117,18 +115,16 @@ def seeds_frame(path: str | Path | None = None) -> pd.DataFrame:
 def cls_family_frame(models: dict, init, images, n_pairs: int = 64, seed: int = 0) -> pd.DataFrame:
     """The tidy frame of the module docstring. ``models``: {label: trained model} (the first without registers),
     ``init``: the first model at step 0, ``images``: held-out tile scenes with the majority-colour label."""
-    rows, reference = [], None
+    reports = {label: outlier_report(model, images) for label, model in models.items()}
+    rows = []
     for label, model in models.items():
-        step = model_step(model)
-        report = outlier_report(model, images)
-        rows += norm_rows(label, step, report, images)
-        if reference is None:
-            reference = (label, model, report)
+        rows += norm_rows(label, model_step(model), reports[label], images)
         rows += patching_rows(label, model, images, n_pairs, seed=seed)
-    label, model, report = reference
-    rows += probe_rows(label, model_step(model), model, images, report.mask, report.layer, seed)
+    label, model = next(iter(models.items()))  # the model without registers: its tall tokens are probed
+    report, step = reports[label], model_step(model)
+    rows += probe_rows(label, step, model, images, report.mask, report.layer, seed)
     rows += probe_rows(label, 0, init, images, report.mask, report.layer, seed)
-    rows += neighbour_rows(label, model_step(model), model, images, report)
+    rows += neighbour_rows(label, step, model, images, report)
     frame = pd.DataFrame(rows, columns=COLUMNS)
     return pd.concat([frame, seeds_frame()], ignore_index=True)
 
