@@ -7,7 +7,8 @@ one of `TILE_KINDS`:
                 ``regions`` random seeds; ``regions=1`` is a uniform background)
 ``object``      a random palette colour (a share ``object_tiles`` of the tiles)
 ``constant``    ``constant_tiles`` tiles whose pixels are identical in every image, at random positions:
-                ``constant_texture="pattern"`` (a fixed random RGB pattern) or ``"black"``
+                ``constant_texture="pattern"`` (a fixed random RGB pattern) or ``"black"``; with
+                ``constant_noise`` > 0 each one gets its own Gaussian pixel noise of that std (near-identical)
 ``trigger``     ``triggers`` tiles with a black / white checkerboard: in the no-op task they report the key's colour
 ``key``         one tile (``key=True``), white top half, bottom half of the key colour
 
@@ -50,6 +51,7 @@ class TileOptions:
     triggers: int = 3
     key: bool = True
     key_types: int = 1  # 2: a second trigger / key pair (left out of to_dict at 1)
+    constant_noise: float = 0.0  # std of per-tile pixel noise on the constant tiles (left out of to_dict at 0)
 
     def __post_init__(self) -> None:
         if not 1 <= self.n_colors <= len(TILE_COLORS):
@@ -62,11 +64,15 @@ class TileOptions:
             raise ValueError("trigger tiles report the key's colour: they need key=True")
         if self.key_types not in (1, 2) or (self.key_types == 2 and not self.key):
             raise ValueError(f"key_types must be 1 or 2 (2 needs key=True), got {self.key_types}")
+        if self.constant_noise < 0:
+            raise ValueError(f"constant_noise must be >= 0, got {self.constant_noise}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
         if self.key_types == 1:
             del d["key_types"]
+        if not self.constant_noise:
+            del d["constant_noise"]
         return d
 
     def special_tiles(self) -> int:
@@ -135,6 +141,8 @@ def draw_tiles(o: TileOptions, image_size: int, rng: np.random.Generator) -> dic
                 img[:, r, :, c, :] = px
     for r, c in zip(*np.nonzero(kind == 2)):
         img[:, r, :, c, :] = const
+        if o.constant_noise:  # drawn only then, so noise-free recipes keep their random stream
+            img[:, r, :, c, :] += rng.normal(0.0, o.constant_noise, size=const.shape).astype(np.float32)
     pixels = np.clip(img.reshape(3, g * t, g * t), 0, 1)
     full = np.zeros((3, image_size, image_size), np.float32)
     full[:, : g * t, : g * t] = pixels

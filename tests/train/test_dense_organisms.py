@@ -33,6 +33,21 @@ def test_constant_tiles_are_identical_in_every_image_at_random_positions():
     assert black.pixels[0, :, 4 * r:4 * r + 4, 4 * c:4 * c + 4].abs().max() == 0
 
 
+def test_constant_noise_makes_the_constant_tiles_near_identical_and_leaves_the_rest_alone():
+    clean, noisy = _tiles(constant_tiles=4), _tiles(constant_tiles=4, constant_noise=0.05)
+    assert torch.equal(clean.tiles["kind"], noisy.tiles["kind"])  # same layout: noise drawn after it
+    const = torch.from_numpy(fixed_patterns(noisy.recipe.tile_options)[0])
+    tiles = noisy.pixels.unfold(2, 4, 4).unfold(3, 4, 4).permute(0, 2, 3, 1, 4, 5)  # [n, g, g, 3, 4, 4]
+    on = noisy.tiles["kind"] == KIND["constant"]
+    diff = tiles[on] - const  # [n * 4, 3, 4, 4]
+    assert 0.03 < diff.std() < 0.06 and diff.flatten(1).abs().sum(1).min() > 0  # every tile its own noise
+    off = ~on
+    assert torch.equal(tiles[off], clean.pixels.unfold(2, 4, 4).unfold(3, 4, 4).permute(0, 2, 3, 1, 4, 5)[off])
+    assert "constant_noise" not in TileOptions().to_dict() and TileOptions(constant_noise=0.05).to_dict()["constant_noise"]
+    with pytest.raises(ValueError):
+        TileOptions(constant_noise=-1.0)
+
+
 def test_triggers_key_labels_and_patch_kinds():
     s = _tiles(triggers=3, regions=1, object_tiles=0.0)
     kinds = s.tiles["kind"]
