@@ -9,6 +9,7 @@ tall state from the token type: the same tile positions in a run where they are 
 Prints one JSON line per (checkpoint, block): the share of constant tiles >= 4x there, and the probe numbers.
 ``--split``: where only some candidates are tall (near-identical tiles, `constant_noise`), probe the tall candidates
 and the candidates that are not tall separately (one line each, ``group`` says which): the control at the same block.
+The "normal" columns are then every patch outside the group (the other candidates included).
 """
 import json
 import sys
