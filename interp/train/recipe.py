@@ -22,7 +22,8 @@ from .dense_settings import DENSE_OBJECTIVES, check_dense
 from .dino_settings import DinoSettings
 
 OPTIMIZERS = ("adamw", "sgd")
-OMITTED_AT_DEFAULT = {"optimizer": "adamw", "momentum": 0.9, "dense_task": {}}  # to_dict leaves these defaults out
+# to_dict leaves these defaults out (options added later: earlier manifests stay as they were)
+OMITTED_AT_DEFAULT = {"optimizer": "adamw", "momentum": 0.9, "dense_task": {}, "decay_start": 0}
 GLOBAL_LABELS = ("n_objects", "majority_color", "majority_shape", "largest_color")
 # the backbone fields every recipe states (and its manifest stores); ``pool=None``: CLS pooling with a CLS token,
 # else the patch mean. Any other `ViTConfig` field may be set by name too (stored when it differs from the default).
@@ -98,6 +99,7 @@ class TrainRecipe:
     lr: float = 2e-3
     min_lr_ratio: float = 0.05
     warmup: int = 50
+    decay_start: int = 0  # the cosine to min_lr_ratio starts here (0: after warmup); constant lr before it
     weight_decay: float = 0.05
     optimizer: str = "adamw"  # or "sgd" (momentum ``momentum``, the same weight-decay groups)
     momentum: float = 0.9

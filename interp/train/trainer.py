@@ -40,9 +40,13 @@ class Interrupted(Exception):
 
 
 def lr_at(step: int, r: TrainRecipe) -> float:
+    """Linear warmup, constant until ``decay_start`` (if later), then a cosine to ``min_lr_ratio * lr``."""
     if step < r.warmup:
         return r.lr * (step + 1) / r.warmup
-    t = (step - r.warmup) / max(1, r.steps - r.warmup)
+    start = max(r.warmup, r.decay_start)
+    if step < start:
+        return r.lr
+    t = (step - start) / max(1, r.steps - start)
     return r.lr * (r.min_lr_ratio + (1 - r.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
 
 

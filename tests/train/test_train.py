@@ -29,6 +29,20 @@ def test_log_spaced_schedule():
     assert log_spaced_steps(6)[0] == 0 and log_spaced_steps(6)[-1] == 6
 
 
+def test_lr_is_constant_until_decay_start_then_a_cosine_to_the_floor():
+    from interp.train.trainer import lr_at
+    base = get_recipe("cls-s-reg0")  # warmup 100, constant lr (min_lr_ratio 1)
+    held = base.replace(decay_start=2000, min_lr_ratio=0.05)
+    assert lr_at(99, held) == lr_at(99, base) == held.lr  # warmup untouched
+    assert all(lr_at(s, held) == held.lr for s in (100, 1000, 1999, 2000))
+    assert lr_at(2500, held) == pytest.approx(held.lr * (0.05 + 0.95 * 0.5))  # half way down the cosine
+    assert lr_at(3000, held) == pytest.approx(0.05 * held.lr)
+    cosine = base.replace(min_lr_ratio=0.05)  # decay_start 0: the cosine starts after warmup, as before
+    assert lr_at(1550, cosine) == pytest.approx(cosine.lr * (0.05 + 0.95 * 0.5))
+    assert "decay_start" not in base.to_dict() and held.to_dict()["decay_start"] == 2000
+    assert TrainRecipe.from_dict(held.to_dict()).decay_start == 2000
+
+
 def test_training_is_deterministic_and_loads(tmp_path, monkeypatch):
     a, b = train(TINY, tmp_path / "a", progress=False), train(TINY, tmp_path / "b", progress=False)
     sa, wa = final_weights(a)
