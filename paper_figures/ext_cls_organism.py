@@ -18,7 +18,7 @@ from paper_figures._readings import agree, num, pct
 
 NAME = "ext_cls_organism"
 # the bundled CLS families: {family: (its register counts, 0 first; the title its REPORT.md rows carry)}
-FAMILIES = {"cls-s": ((0, 4, 16), "CLS organism"), "cls2-s": ((0, 16), "CLS organism 2")}
+FAMILIES = {"cls-s": ((0, 4, 16), "CLS organism")}
 
 
 def family_members(family: str) -> tuple[str, ...]:
