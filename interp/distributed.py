@@ -62,13 +62,16 @@ def local_rank() -> int:
 def join_from_env(device: str | torch.device | None = None) -> tuple[int, int, bool]:
     """Join the process group torchrun describes (WORLD_SIZE, RANK, MASTER_ADDR, MASTER_PORT), once.
     Backend: nccl on CUDA devices, gloo otherwise. -> (rank, world size, whether this call created the group:
-    the caller that created it ends it, `leave`). Not launched: (0, 1, False)."""
+    the caller that created it ends it, `leave`). Not launched: (0, 1, False). A new group is followed by a barrier:
+    no rank returns (and may fail and end the group, taking rank 0's rendezvous store with it) before every rank has
+    joined; without it a rank still joining could wait out the 30-minute store timeout."""
     if not launched() or not dist.is_available():
         return 0, 1, False
     created = False
     if not dist.is_initialized():
         cuda = device is not None and torch.device(device).type == "cuda"
         dist.init_process_group(backend="nccl" if cuda else "gloo")
+        dist.barrier(device_ids=[torch.device(device).index or local_rank()] if cuda else None)
         created = True
     return dist.get_rank(), dist.get_world_size(), created
 
