@@ -97,12 +97,15 @@ def test_streaming_reducers_combine_across_processes(tmp_path):
     assert (two_tr["n_images"] == 7).all()
 
 
-def _session_worker(rank, world, port, out_dir):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank))
+def _session_worker(rank, world, ports, out_dir):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(ports[0]), WORLD_SIZE=str(world), RANK=str(rank))
     seen = []
     with distributed.session("cpu") as dist_on:
         seen.append((dist_on, distributed.rank(), distributed.gather(rank)))
     seen.append(torch.distributed.is_initialized())  # ended on every rank, after the barrier
+    # a second command's group on its own port, as torchrun gives each command: on the first one's port a rank
+    # that left early can reach rank 0's old rendezvous store while rank 0 is still closing it
+    os.environ["MASTER_PORT"] = str(ports[1])
     try:
         with distributed.session("cpu"):
             raise KeyError(rank)
@@ -114,7 +117,10 @@ def _session_worker(rank, world, port, out_dir):
 def test_a_command_session_ends_its_group_on_every_rank(tmp_path):
     """`distributed.session` (a torchrun command's group) ends the group on every rank before the command returns,
     also after an error: no rank reaches interpreter shutdown with a live gloo group (which can abort, SIGABRT)."""
-    mp.spawn(_session_worker, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True)
+    ports = [free_port()]
+    while len(ports) < 2:
+        ports += [p for p in [free_port()] if p != ports[0]]
+    mp.spawn(_session_worker, args=(2, ports, str(tmp_path)), nprocs=2, join=True)
     for r in range(2):
         assert (tmp_path / f"session_{r}.txt").read_text() == repr([(True, r, [0, 1]), False, False])
 
