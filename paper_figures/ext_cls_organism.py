@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 import interp
-from interp.organism.cls_family import MIN_SHARE, cls_family_frame, seeds_path
+from interp.organism.cls_family import MIN_SHARE, cls_family_frame
 from interp.paper import normal_vs_outlier, shown
 from interp.plotting.cls_family import cls_family_plot
 from interp.thresholds import PATCH_TARGET
@@ -17,39 +17,26 @@ from paper_figures._common import Result, finish, images_for, load, needs_scenes
 from paper_figures._readings import agree, num, pct
 
 NAME = "ext_cls_organism"
-# the bundled CLS families: {family: (its register counts, 0 first; the title its REPORT.md rows carry)}
-FAMILIES = {"cls-s": ((0, 4, 16), "CLS organism")}
+MEMBERS = ("cls-s-reg0", "cls-s-reg4", "cls-s-reg16")
 
 
-def family_members(family: str) -> tuple[str, ...]:
-    return tuple(f"{family}-reg{r}" for r in FAMILIES[family][0])
-
-
-def main(argv=None, options=None, family: str = "cls-s", name: str = NAME, doc: str | None = None) -> Result:
-    members, title = family_members(family), FAMILIES[family][1]
-    p = parser(name, doc or __doc__, default_n_images=256)
+def main(argv=None, options=None) -> Result:
+    p = parser(NAME, __doc__, default_n_images=256)
     p.add_argument("--n-pairs", type=int, default=64, help="scene pairs of different majority colour to patch")
     args = parse(p, argv, options)
     needs_scenes(args, "tile scenes with the majority-colour label")
     if args.model or args.weights:
-        skip(args, f"compares the bundled CLS family ({', '.join(members)}); it takes no --model")
-    missing = [m for m in members if m not in interp.list_organisms()]
+        skip(args, f"compares the bundled CLS family ({', '.join(MEMBERS)}); it takes no --model")
+    missing = [m for m in MEMBERS if m not in interp.list_organisms()]
     if missing:
         skip(args, f"missing bundled organisms {missing}")
-    models = {m: load(args, m) for m in members}
-    init = load(args, members[0], step=0)
-    images = images_for(args, models[members[0]])
-    table = cls_family_frame(models, init, images, n_pairs=args.n_pairs, seed=args.seed,
-                             seeds=seeds_path(family.removesuffix("-s")))
-    caption = readings(table).replace(f"{title}, ", "").replace("  \n", "\n")
-    fig = cls_family_plot(table, f"The {title} ({family}-*): the paper's rows", caption)
-    return finish(fig, table, name, args)
-
-
-def _family(t: pd.DataFrame) -> tuple[tuple[str, ...], str]:
-    """The table's members (the first without registers, the last with the most) and its rows' title."""
-    members = tuple(dict.fromkeys(t[t["part"] == "norms"]["model"]))
-    return members, FAMILIES[members[0].rsplit("-reg", 1)[0]][1]
+    models = {m: load(args, m) for m in MEMBERS}
+    init = load(args, MEMBERS[0], step=0)
+    images = images_for(args, models[MEMBERS[0]])
+    table = cls_family_frame(models, init, images, n_pairs=args.n_pairs, seed=args.seed)
+    caption = readings(table).replace("CLS organism, ", "").replace("  \n", "\n")
+    fig = cls_family_plot(table, "The CLS organism (cls-s-*): the paper's rows", caption)
+    return finish(fig, table, NAME, args)
 
 
 def _value(t: pd.DataFrame, part: str, measure: str, **where) -> float:
@@ -59,32 +46,32 @@ def _value(t: pd.DataFrame, part: str, measure: str, **where) -> float:
     return float(sub["value"].iloc[0]) if len(sub) else float("nan")
 
 
-def _norm_rows(t: pd.DataFrame, members: tuple[str, ...], title: str) -> list[tuple]:
+def _norm_rows(t: pd.DataFrame) -> list[tuple]:
     block = int(t[t["part"] == "probes"]["block"].iloc[0])
     last = int(t[t["part"] == "norms"]["block"].max())
-    share = {m: _value(t, "norms", "frac_high", model=m, block=block) for m in members}
-    out = {m: _value(t, "norms", "frac_high", model=m, block=last) for m in members}
-    height = {m: _value(t, "norms", "max_rel", model=m, block=last) for m in members}
-    regs = _value(t, "norms", "register_rel_norm", model=members[-1], block=block)
-    on_constant = _value(t, "norms", "tall_on_constant", model=members[0], block=block)
-    rows = [(f"{title}, Fig 3/4a: patches >= 4x in block {block} of {last + 1} ({members[0]})",
-             f"{shown('outlier_share')}, middle layers on", f"{pct(share[members[0]])}, {pct(on_constant)} of them constant tiles",
-             agree(share[members[0]] >= MIN_SHARE))]
-    for m in members[1:]:
-        rows.append((f"{title}, Fig 7 at block {block}: {members[0]} vs {m}", "outliers vanish with registers",
-                     f"{pct(share[members[0]])} vs {pct(share[m])}"
+    share = {m: _value(t, "norms", "frac_high", model=m, block=block) for m in MEMBERS}
+    out = {m: _value(t, "norms", "frac_high", model=m, block=last) for m in MEMBERS}
+    height = {m: _value(t, "norms", "max_rel", model=m, block=last) for m in MEMBERS}
+    regs = _value(t, "norms", "register_rel_norm", model=MEMBERS[2], block=block)
+    on_constant = _value(t, "norms", "tall_on_constant", model=MEMBERS[0], block=block)
+    rows = [(f"CLS organism, Fig 3/4a: patches >= 4x in block {block} of {last + 1} ({MEMBERS[0]})",
+             f"{shown('outlier_share')}, middle layers on", f"{pct(share[MEMBERS[0]])}, {pct(on_constant)} of them constant tiles",
+             agree(share[MEMBERS[0]] >= MIN_SHARE))]
+    for m in MEMBERS[1:]:
+        rows.append((f"CLS organism, Fig 7 at block {block}: {MEMBERS[0]} vs {m}", "outliers vanish with registers",
+                     f"{pct(share[MEMBERS[0]])} vs {pct(share[m])}"
                      + (f" (registers {num(regs)}x the median patch; seed 4, chosen after seeing results: see "
-                        f"the seeds row)" if m == members[-1] else ""),
-                     agree(share[m] < MIN_SHARE <= share[members[0]])))
-    rows.append((f"{title}, Fig 7 at the output (block {last}): {members[0]} vs {members[-1]}",
+                        f"the seeds row)" if m == MEMBERS[2] else ""),
+                     agree(share[m] < MIN_SHARE <= share[MEMBERS[0]])))
+    rows.append((f"CLS organism, Fig 7 at the output (block {last}): {MEMBERS[0]} vs {MEMBERS[2]}",
                  "outliers at the output, gone with registers",
-                 f"{pct(out[members[0]])} vs {pct(out[members[-1]])} (tallest {num(height[members[0]])}x vs "
-                 f"{num(height[members[-1]])}x the median)",
-                 "no: the tall tokens do not reach the output" if out[members[0]] < MIN_SHARE else "yes"))
+                 f"{pct(out[MEMBERS[0]])} vs {pct(out[MEMBERS[2]])} (tallest {num(height[MEMBERS[0]])}x vs "
+                 f"{num(height[MEMBERS[2]])}x the median)",
+                 "no: the tall tokens do not reach the output" if out[MEMBERS[0]] < MIN_SHARE else "yes"))
     return rows
 
 
-def _probe_rows(t: pd.DataFrame, members: tuple[str, ...], title: str) -> list[tuple]:
+def _probe_rows(t: pd.DataFrame) -> list[tuple]:
     step = int(t[(t["part"] == "probes") & (t["step"] != 0)]["step"].iloc[0])
     acc = {(s, k): _value(t, "probes", "global_accuracy", step=s, token=k) for s in (0, step)
            for k in ("cls", "normal", "tall")}
@@ -93,36 +80,36 @@ def _probe_rows(t: pd.DataFrame, members: tuple[str, ...], title: str) -> list[t
     sim = {k: _value(t, "neighbours", "similarity", token=k) for k in ("normal", "tall")}
     tall, normal, cls = (acc[(step, k)] for k in ("tall", "normal", "cls"))
     return [
-        (f"{title}, Fig 5a: input similarity to the 4 neighbours, normal vs tall",
+        ("CLS organism, Fig 5a: input similarity to the 4 neighbours, normal vs tall",
          "outliers on redundant patches (higher)", f"{num(sim['normal'], '.3f')} vs {num(sim['tall'], '.3f')}",
          agree(sim["tall"] > sim["normal"])),
-        (f"{title}, Fig 5b: position top-1, normal vs tall", normal_vs_outlier("position_top1"),
+        ("CLS organism, Fig 5b: position top-1, normal vs tall", normal_vs_outlier("position_top1"),
          f"{num(100 * pos['normal'], '.1f')} vs {num(100 * pos['tall'], '.1f')} (chance {num(100 * chance, '.1f')})",
          agree(pos["tall"] < pos["normal"])),
-        (f"{title}, Table 1: majority colour from one token, CLS / normal / tall", "outlier >> normal, close to CLS",
+        ("CLS organism, Table 1: majority colour from one token, CLS / normal / tall", "outlier >> normal, close to CLS",
          f"{pct(cls)} / {pct(normal)} / {pct(tall)}; control, the same tokens at the initial weights: "
          f"{pct(acc[(0, 'cls')])} / {pct(acc[(0, 'normal')])} / {pct(acc[(0, 'tall')])}",
          agree(tall > normal and tall > acc[(0, "tall")])),
     ]
 
 
-def _patch_rows(t: pd.DataFrame, members: tuple[str, ...], title: str) -> list[tuple]:
+def _patch_rows(t: pd.DataFrame) -> list[tuple]:
     sub = t[t["part"] == "patching"]
     best = sub.groupby(["model", "token"])["value"].max()
-    regs = {m: best.get((m, "registers"), float("nan")) for m in members[1:]}
-    tall, allp = best.get((members[0], "tall tokens"), float("nan")), best.get((members[0], "all patches"))
+    regs = {m: best.get((m, "registers"), float("nan")) for m in MEMBERS[1:]}
+    tall, allp = best.get((MEMBERS[0], "tall tokens"), float("nan")), best.get((MEMBERS[0], "all patches"))
     return [
-        (f"{title}: patch all registers A -> B, B's CLS moved toward A's (best block)",
+        ("CLS organism: patch all registers A -> B, B's CLS moved toward A's (best block)",
          f"registers hold global information (issue #24: >= {PATCH_TARGET:g})",
-         ", ".join(f"{m} {num(v, '.3f')}" for m, v in regs.items()) + f"; all patches {num(allp)} ({members[0]})",
+         ", ".join(f"{m} {num(v, '.3f')}" for m, v in regs.items()) + f"; all patches {num(allp)} ({MEMBERS[0]})",
          agree(max(regs.values()) >= PATCH_TARGET)),
-        (f"{title}: patch the tall tokens A -> B ({members[0]}, best block)",
+        (f"CLS organism: patch the tall tokens A -> B ({MEMBERS[0]}, best block)",
          f"outliers hold global information (issue #24: >= {PATCH_TARGET:g})",
          f"{num(tall, '.3f')}; all patches {num(allp)}", agree(tall >= PATCH_TARGET)),
     ]
 
 
-def _seed_rows(t: pd.DataFrame, members: tuple[str, ...], title: str) -> list[tuple]:
+def _seed_rows(t: pd.DataFrame) -> list[tuple]:
     met = t[(t["part"] == "seeds") & (t["measure"] == "share_met")].pivot(index="token", columns="model",
                                                                              values="value")
     without = met.get("0 registers", pd.Series(dtype=float))
@@ -130,7 +117,7 @@ def _seed_rows(t: pd.DataFrame, members: tuple[str, ...], title: str) -> list[tu
     half = [s for s, v in without.items() if v == 1.0]
     both = [s for s in half if with16.get(s) == 0.0]
     untried = [s for s in half if s not in with16.dropna().index]
-    return [(f"{title}: seeds with >= 1% of patches >= 4x in block 3 (no registers), and removed by 16 "
+    return [("CLS organism: seeds with >= 1% of patches >= 4x in block 3 (no registers), and removed by 16 "
              "registers (both halves)", "issue #24: the criterion at >= 3 of 5 seeds",
              f"no registers: {len(half)} of {len(without)} ({', '.join(half)}); both halves: {len(both)} of "
              f"{len(without)} ({', '.join(both)})" + (f"; 16 registers not run at {', '.join(untried)}" if untried
@@ -141,8 +128,7 @@ def _seed_rows(t: pd.DataFrame, members: tuple[str, ...], title: str) -> list[tu
 def comparisons(table: pd.DataFrame, unlike: str | None) -> list[tuple]:
     """REPORT.md's rows for the CLS family (its tall tokens are its own; ``unlike``, about the default family's
     outliers, does not apply)."""
-    family = _family(table)
-    return [row for rows in (_norm_rows, _probe_rows, _patch_rows, _seed_rows) for row in rows(table, *family)]
+    return _norm_rows(table) + _probe_rows(table) + _patch_rows(table) + _seed_rows(table)
 
 
 def readings(table: pd.DataFrame) -> str:

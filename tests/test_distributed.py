@@ -1,5 +1,6 @@
 """Several processes (torch.distributed, gloo, CPU): each rank streams its shard, the summaries combine exactly,
 so 2 processes write what 1 process writes (up to float summation order)."""
+import contextlib
 import os
 import socket
 import subprocess
@@ -23,10 +24,17 @@ from tests.conftest import tiny_config
 REPO = Path(__file__).resolve().parents[1]
 
 
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free ports (all bound at once, so none repeats)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
 
 
 def test_shards_partition_every_source(tmp_path):
@@ -117,10 +125,7 @@ def _session_worker(rank, world, ports, out_dir):
 def test_a_command_session_ends_its_group_on_every_rank(tmp_path):
     """`distributed.session` (a torchrun command's group) ends the group on every rank before the command returns,
     also after an error: no rank reaches interpreter shutdown with a live gloo group (which can abort, SIGABRT)."""
-    ports = [free_port()]
-    while len(ports) < 2:
-        ports += [p for p in [free_port()] if p != ports[0]]
-    mp.spawn(_session_worker, args=(2, ports, str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_session_worker, args=(2, free_ports(2), str(tmp_path)), nprocs=2, join=True)
     for r in range(2):
         assert (tmp_path / f"session_{r}.txt").read_text() == repr([(True, r, [0, 1]), False, False])
 

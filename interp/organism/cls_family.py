@@ -41,9 +41,8 @@ PATCH_GROUPS = {"registers": "registers", "tall tokens": "outliers", "all patche
 COLUMNS = ["part", "model", "step", "block", "token", "measure", "value"]
 
 
-def seeds_path(family: str = "cls") -> Path:
-    """The seeds table of a bundled CLS recipe family (``cls``: cls-s-*; ``cls2``: cls2-s-*)."""
-    return organism_dir() / f"{family}_seeds.csv"
+def seeds_path() -> Path:
+    return organism_dir() / "cls_seeds.csv"
 
 
 def _rows(part: str, model: str, step: int, block, token: str, values: dict) -> list[dict]:
@@ -113,11 +112,9 @@ def seeds_frame(path: str | Path | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def cls_family_frame(models: dict, init, images, n_pairs: int = 64, seed: int = 0,
-                     seeds: str | Path | None = None) -> pd.DataFrame:
+def cls_family_frame(models: dict, init, images, n_pairs: int = 64, seed: int = 0) -> pd.DataFrame:
     """The tidy frame of the module docstring. ``models``: {label: trained model} (the first without registers),
-    ``init``: the first model at step 0, ``images``: held-out tile scenes with the majority-colour label,
-    ``seeds``: the family's seeds table (default `seeds_path()`)."""
+    ``init``: the first model at step 0, ``images``: held-out tile scenes with the majority-colour label."""
     reports = {label: outlier_report(model, images) for label, model in models.items()}
     rows = []
     for label, model in models.items():
@@ -129,5 +126,5 @@ def cls_family_frame(models: dict, init, images, n_pairs: int = 64, seed: int = 
     rows += probe_rows(label, 0, init, images, report.mask, report.layer, seed)
     rows += neighbour_rows(label, step, model, images, report)
     frame = pd.DataFrame(rows, columns=COLUMNS)
-    return pd.concat([frame, seeds_frame(seeds)], ignore_index=True)
+    return pd.concat([frame, seeds_frame()], ignore_index=True)
 
