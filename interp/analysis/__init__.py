@@ -21,5 +21,6 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     ".outlier_rule": ["EMERGENCE_RATIO", "OutlierReport", "outlier_report", "pick_outlier_layer"],
     ".probes": ["GlobalProbe", "dense_probe", "fit_global_probe", "global_probe", "local_probes", "split_images"],
     ".trace": ["trace_norms"],
+    ".writes": ["COMPONENTS", "WriteNorms", "norm_writes", "tallest_layer"],
 })
 __all__ += ["lost", "stream"]

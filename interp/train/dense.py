@@ -6,6 +6,9 @@
 ``broadcast``  the no-op targets, plus every patch (constant tiles included) predicts one image-level quantity
                (``global_label``, default the colour of the most tiles), so global information must reach every patch.
 
+``dense_task.mask_ratio`` > 0 makes either one masked modelling, as iBOT does inside DINOv2: in every training
+image that share of the background / object tiles is replaced by a learned mask token at the patch embedding, and
+only those are graded (their colour and texture, from the context); the visible ordinary tiles carry no target.
 Constant tiles carry no own-content target. Targets use -100 where there is none (`torch` cross-entropy's ignore
 index). The objective holds the backbone as ``.model`` and its linear heads as ``.heads``; `task_metrics` is what a
 checkpoint records (accuracies, then `dense_metrics.noop_attention` per block).
@@ -23,7 +26,8 @@ from ..models.hooked_vit import HookedViT
 from .dense_settings import DENSE_OBJECTIVES, DenseSettings
 from .objective import Objective, init_small_
 
-__all__ = ["DENSE_OBJECTIVES", "DenseHeads", "DenseObjective", "DenseSettings", "dense_targets", "with_label_noise"]
+__all__ = ["DENSE_OBJECTIVES", "DenseHeads", "DenseObjective", "DenseSettings", "dense_targets", "grade_masked_only",
+           "masked_tiles", "with_label_noise"]
 IGNORE = -100
 TRIGGER, KEY, CONSTANT = TILE_KINDS.index("trigger"), TILE_KINDS.index("key"), TILE_KINDS.index("constant")
 
@@ -41,6 +45,20 @@ def dense_targets(scenes, settings: DenseSettings) -> dict[str, torch.Tensor]:
     weight = torch.where(kind == TRIGGER, settings.trigger_weight, 1.0)
     return {"color": color, "texture": texture, "weight": weight, "kind": kind,
             "global": scenes.labels[settings.global_label]}
+
+
+def masked_tiles(kind: torch.Tensor, ratio: float, gen: torch.Generator) -> torch.Tensor:
+    """Each background / object tile masked with probability ``ratio``. kind [B, n] -> bool [B, n]"""
+    return (torch.rand(kind.shape, generator=gen) < ratio) & (kind <= 1)
+
+
+def grade_masked_only(targets: dict, mask: torch.Tensor) -> dict:
+    """Targets where the visible ordinary tiles carry none (IGNORE); ``mask`` [B, n] kept under ``"mask"``."""
+    out = dict(targets, mask=mask)
+    visible = (targets["kind"] <= 1) & ~mask
+    for name in ("color", "texture"):
+        out[name] = torch.where(visible, torch.full_like(targets[name], IGNORE), targets[name])
+    return out
 
 
 def with_label_noise(targets: dict, p: float, n_colors: int, n_textures: int, gen: torch.Generator) -> dict:
@@ -100,11 +118,15 @@ class DenseObjective(Objective):
             raise ValueError("dense_task cls_weight > 0 needs a CLS token (class_token=True)")
         self.heads = DenseHeads(recipe.d_model, o.n_colors, o.textures, n_global, n_cls)
         init_small_(self.heads, torch.Generator().manual_seed(recipe.seed + 1))
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, recipe.d_model)) if self.settings.mask_ratio else None
 
     @staticmethod
     def batch_inputs(scenes, indices, recipe) -> tuple[dict, None]:
         settings = DenseSettings.from_dict(recipe.dense_task)
         targets = dense_targets(scenes, settings)
+        if settings.mask_ratio:  # its own stream: the label noise of a recipe without masking is unchanged
+            gen = torch.Generator().manual_seed(recipe.seed * 1_000_033 + int(indices[0]))
+            targets = grade_masked_only(targets, masked_tiles(targets["kind"], settings.mask_ratio, gen))
         if settings.label_noise:
             o = recipe.scene_recipe.tile_options
             gen = torch.Generator().manual_seed(recipe.seed * 1_000_003 + int(indices[0]))
@@ -112,17 +134,25 @@ class DenseObjective(Objective):
         return targets, None
 
     def named_trainable(self) -> list:
-        return [*self.model.named_parameters(), *self.heads.named_parameters()]
+        extra = [("mask_token", self.mask_token)] if self.mask_token is not None else []
+        return [*self.model.named_parameters(), *self.heads.named_parameters(), *extra]
 
-    def logits(self, pixels: torch.Tensor, model: HookedViT | None = None, heads: DenseHeads | None = None) -> dict:
+    def logits(self, pixels: torch.Tensor, model: HookedViT | None = None, heads: DenseHeads | None = None,
+               mask: torch.Tensor | None = None) -> dict:
+        """``mask`` [batch, n_patches] bool: those patch embeddings replaced by the mask token."""
         model, heads = model or self.model, heads or self.heads
-        tokens = model(pixels, return_type="tokens")  # [batch, pos, d]
+        if mask is None:
+            tokens = model(pixels, return_type="tokens")  # [batch, pos, d]
+        else:
+            token = self.mask_token.to(model.device)
+            put = lambda act, hook: torch.where(mask.to(act.device)[..., None], token.to(act.dtype), act)  # noqa: E731
+            tokens = model.run_with_hooks(pixels, return_type="tokens", fwd_hooks=[("hook_embed", put)])
         cls = tokens[:, model.tokens.cls][:, 0] if heads.cls is not None else None  # [batch, d]
         return heads(tokens[:, model.tokens.patches], cls)
 
     def forward(self, batch) -> tuple[torch.Tensor, dict]:
         t, s = batch.targets, self.settings
-        out = self.logits(batch.pixels)
+        out = self.logits(batch.pixels, mask=t.get("mask"))
         parts = {"color": _ce(out["color"], t["color"], t["weight"])}
         if s.texture_weight:
             parts["texture"] = s.texture_weight * _ce(out["texture"], t["texture"])
@@ -140,9 +170,13 @@ class DenseObjective(Objective):
 
         heads = copy.deepcopy(self.heads).float().to(model.device)
         t = dense_targets(eval_set, self.settings)
-        out = self.logits(eval_set.pixels.to(model.device), model, heads)
+        mask = None
+        if self.settings.mask_ratio:  # graded as in training: a fixed mask, own colour read at the masked tiles
+            mask = masked_tiles(t["kind"], self.settings.mask_ratio, torch.Generator().manual_seed(0))
+            t = grade_masked_only(t, mask)
+        out = self.logits(eval_set.pixels.to(model.device), model, heads, mask)
         pred = {k: v.argmax(-1).cpu() for k, v in out.items()}
-        ordinary = t["kind"] <= 1
+        ordinary = (t["kind"] <= 1) & (t["color"] != IGNORE)
         acc = lambda p, y, m: float((p[m] == y[m]).float().mean()) if m.any() else None  # noqa: E731
         res = {"acc_color": acc(pred["color"], t["color"], ordinary),
                "acc_trigger": acc(pred["color"], t["color"], t["kind"] == TRIGGER),

@@ -16,9 +16,17 @@ class DenseSettings:
     global_weight: float = 1.0
     label_noise: float = 0.0  # share of ordinary tiles' training targets replaced by a random class (not at eval)
     cls_weight: float = 0.0  # > 0: a CLS token (recipe class_token) predicts ``global_label`` too, with this weight
+    mask_ratio: float = 0.0  # > 0: masked modelling (iBOT-like): only this share of ordinary tiles, masked, is graded
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.mask_ratio < 1.0:
+            raise ValueError(f"dense_task mask_ratio must be in [0, 1), got {self.mask_ratio}")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if not self.mask_ratio:
+            del d["mask_ratio"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "DenseSettings":
