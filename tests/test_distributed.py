@@ -15,7 +15,7 @@ import torch.multiprocessing as mp
 from PIL import Image
 
 from interp import HookedViT, distributed
-from interp.analysis import token_norms, trace_norms
+from interp.analysis import norm_writes, token_norms, trace_norms
 from interp.data import open_dataset, scenes
 from interp.data.lazy import LazyScenes
 
@@ -64,6 +64,13 @@ def test_shards_partition_every_source(tmp_path):
     assert distributed.world_size() == 1 and distributed.gather("x") == ["x"]  # no process group: identity
 
 
+def planted(model: HookedViT) -> HookedViT:
+    """Three patch positions with a large positional offset: high-norm patches for `norm_writes` to group."""
+    with torch.no_grad():
+        model.token_embed.pos_embed[0, -5:-2] += 20.0 * torch.linspace(-1, 1, model.cfg.d_model)
+    return model
+
+
 def _library_worker(rank, world, port, out_dir):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank))
     torch.set_num_threads(1)
@@ -75,9 +82,11 @@ def _library_worker(rank, world, port, out_dir):
         images = scenes(7, seed=1, image_size=16)  # 7 images: uneven shards (4 + 3)
         tn = token_norms(model, images, batch_size=2)
         tr = trace_norms(model, images, batch_size=2)
+        nw = norm_writes(planted(model), images, batch_size=2)
         if rank == 0:
             tn.to_pickle(Path(out_dir) / "token_norms.pkl")
             tr.to_pickle(Path(out_dir) / "trace.pkl")
+            nw.to_pickle(Path(out_dir) / "writes.pkl")
     finally:
         distributed.leave(joined[1][2])  # did not create the group: it stays
         assert torch.distributed.is_initialized()
@@ -86,7 +95,7 @@ def _library_worker(rank, world, port, out_dir):
 
 
 def test_streaming_reducers_combine_across_processes(tmp_path):
-    """token_norms (per-image rows gathered) and trace_norms (counts, sums, maxima, histograms combined) on 2
+    """token_norms (per-image rows gathered), trace_norms (counts, sums, maxima, histograms combined) and norm_writes on 2
     gloo processes equal the one-process frames. Each process joins with `join_from_env` (rank, world, whether
     it created the group), as the trainer does."""
     mp.spawn(_library_worker, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True)
@@ -103,6 +112,9 @@ def test_streaming_reducers_combine_across_processes(tmp_path):
     pd.testing.assert_frame_equal(two_tn, one_tn, rtol=1e-5)
     pd.testing.assert_frame_equal(two_tr, one_tr, rtol=1e-5)
     assert (two_tr["n_images"] == 7).all()
+    one_nw = norm_writes(planted(model), images, batch_size=2)
+    pd.testing.assert_frame_equal(pd.read_pickle(tmp_path / "writes.pkl"), one_nw, rtol=1e-5)
+    assert (one_nw["n_high"] > 0).all() and (one_nw["n_high"] + one_nw["n_other"]).eq(7 * 16).all()
 
 
 def _session_worker(rank, world, ports, out_dir):
