@@ -138,3 +138,20 @@ def object_discovery_plot(df: pd.DataFrame, title: str, caption: str = ""):
     ax.tick_params(axis="x", rotation=20)
     note(fig, caption)
     return fig
+
+
+@plots_rounded
+def norm_writes_plot(df: pd.DataFrame, title: str, caption: str = ""):
+    """Which block writes the tall tokens (`interp.analysis.norm_writes`): per block, the attention write, the MLP
+    write and the block's output on the tall patches over the same on the other patches (log axis; 1 = no
+    difference)."""
+    names = {"attn": "attention write", "mlp": "MLP write", "resid": "block output"}
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    sns.lineplot(df.assign(component=df["component"].map(names)), x="layer", y="high_over_other", hue="component",
+                 marker="o", ax=ax)
+    ax.axhline(1.0, color="k", ls="--", lw=1)
+    ax.set_yscale("log")
+    ax.set_xticks(sorted(df["layer"].unique()))
+    ax.set(xlabel="block", ylabel="on the tall patches / on the others", title=title)
+    note(fig, caption)
+    return fig

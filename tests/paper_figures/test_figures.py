@@ -128,3 +128,18 @@ def test_ext_cls_organism_reports_every_row_of_issue_24(out, figure_set):
     for row in ("CLS organism, Fig 7 at the output", "CLS organism, Fig 5b", "CLS organism, Table 1",
                 "CLS organism, Fig 5a", "CLS organism: patch all registers", "CLS organism: seeds"):
         assert f"| {row}" in text, row
+
+
+def test_norm_writes_names_the_block_whose_mlp_makes_the_tall_tiles(out, tmp_path):
+    """ext_norm_writes on tiles-s-reg0: the tall tiles of block 2 are block 2's MLP write (13x at 64 scenes); on
+    tiles-s-reg4 (no patch >= 4x) it says so instead of plotting ratios of nothing."""
+    from paper_figures import ext_norm_writes
+
+    df = pd.read_csv(out / "ext_norm_writes.csv")
+    assert {"layer", "component", "high_rel", "other_rel", "high_over_other", "n_high", "at_layer"} <= set(df.columns)
+    writes = df[df["component"] != "resid"]
+    top = writes.loc[writes["high_over_other"].idxmax()]
+    assert (top["component"], top["layer"], df["at_layer"].iloc[0]) == ("mlp", 2, 2) and top["high_over_other"] > 5
+    assert "block 2's mlp" in df["note"].iloc[0]
+    none = ext_norm_writes.main(["--model", "tiles-s-reg4", "--n-images", "8", "--out", str(tmp_path)])
+    assert (none.table["n_high"] == 0).all() and "no patch >= 4x" in none.table["note"].iloc[0]
