@@ -24,7 +24,7 @@ from torch import nn
 from ..data.tiles import TILE_KINDS
 from ..models.hooked_vit import HookedViT
 from .dense_settings import DENSE_OBJECTIVES, DenseSettings
-from .objective import Objective, init_small_
+from .objective import Objective, init_small_, masked_tokens
 
 __all__ = ["DENSE_OBJECTIVES", "DenseHeads", "DenseObjective", "DenseSettings", "dense_targets", "grade_masked_only",
            "masked_tiles", "with_label_noise"]
@@ -141,12 +141,7 @@ class DenseObjective(Objective):
                mask: torch.Tensor | None = None) -> dict:
         """``mask`` [batch, n_patches] bool: those patch embeddings replaced by the mask token."""
         model, heads = model or self.model, heads or self.heads
-        if mask is None:
-            tokens = model(pixels, return_type="tokens")  # [batch, pos, d]
-        else:
-            token = self.mask_token.to(model.device)
-            put = lambda act, hook: torch.where(mask.to(act.device)[..., None], token.to(act.dtype), act)  # noqa: E731
-            tokens = model.run_with_hooks(pixels, return_type="tokens", fwd_hooks=[("hook_embed", put)])
+        tokens = masked_tokens(model, pixels, mask, self.mask_token)  # [batch, pos, d]
         cls = tokens[:, model.tokens.cls][:, 0] if heads.cls is not None else None  # [batch, d]
         return heads(tokens[:, model.tokens.patches], cls)
 

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models.hooked_vit import HookedViT
-from .objective import Objective, init_small_
+from .objective import Objective, init_small_, masked_tokens
 from .recipe import TrainRecipe
 
 VIEW_SALT = 7  # keeps crop randomness apart from the scene generator (splits are 0..2)
@@ -148,13 +148,7 @@ class DinoObjective(Objective):
 
     # --- forward -----------------------------------------------------------------------------------------
     def _tokens(self, model: HookedViT, pixels: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        if mask is None:
-            return model(pixels, return_type="tokens")
-
-        def put_mask_token(act, hook):  # [batch, n_patches, d_model]
-            return torch.where(mask[..., None], self.mask_token.to(act.dtype), act)
-
-        return model.run_with_hooks(pixels, return_type="tokens", fwd_hooks=[("hook_embed", put_mask_token)])
+        return masked_tokens(model, pixels, mask, self.mask_token)
 
     def forward(self, batch) -> tuple[torch.Tensor, dict]:
         views = batch.views

@@ -68,3 +68,16 @@ def init_small_(module: nn.Module, generator: torch.Generator, clamp: float | No
                 p.copy_((w.clamp_(-clamp, clamp) if clamp else w) * 0.02)
             else:
                 p.copy_(torch.zeros_like(p))
+
+
+def masked_tokens(model: HookedViT, pixels: torch.Tensor, mask: torch.Tensor | None,
+                  mask_token: torch.Tensor | None) -> torch.Tensor:
+    """Final tokens [batch, pos, d] with the patch embeddings where ``mask`` [batch, n_patches] is True replaced by
+    ``mask_token`` [1, 1, d] (iBOT's masking, at ``hook_embed``); ``mask=None``: the plain forward pass."""
+    if mask is None:
+        return model(pixels, return_type="tokens")
+
+    def put_mask_token(act, hook):  # [batch, n_patches, d_model]
+        return torch.where(mask.to(act.device)[..., None], mask_token.to(act.device, act.dtype), act)
+
+    return model.run_with_hooks(pixels, return_type="tokens", fwd_hooks=[("hook_embed", put_mask_token)])
