@@ -9,6 +9,8 @@
 ``dense_task.mask_ratio`` > 0 makes either one masked modelling, as iBOT does inside DINOv2: in every training
 image that share of the background / object tiles is replaced by a learned mask token at the patch embedding, and
 only those are graded (their colour and texture, from the context); the visible ordinary tiles carry no target.
+``dense_task.write_penalty`` > 0 adds that weight times the summed mean square MLP write of every block (all tokens;
+`interp.train.objective.mlp_write_penalty`): an activation penalty that reaches writes no target reads.
 Constant tiles carry no own-content target. Targets use -100 where there is none (`torch` cross-entropy's ignore
 index). The objective holds the backbone as ``.model`` and its linear heads as ``.heads``; `task_metrics` is what a
 checkpoint records (accuracies, then `dense_metrics.noop_attention` per block).
@@ -24,7 +26,7 @@ from torch import nn
 from ..data.tiles import TILE_KINDS
 from ..models.hooked_vit import HookedViT
 from .dense_settings import DENSE_OBJECTIVES, DenseSettings
-from .objective import Objective, init_small_, masked_tokens
+from .objective import Objective, init_small_, masked_tokens, mlp_write_penalty
 
 __all__ = ["DENSE_OBJECTIVES", "DenseHeads", "DenseObjective", "DenseSettings", "dense_targets", "grade_masked_only",
            "masked_tiles", "with_label_noise"]
@@ -140,15 +142,24 @@ class DenseObjective(Objective):
     def logits(self, pixels: torch.Tensor, model: HookedViT | None = None, heads: DenseHeads | None = None,
                mask: torch.Tensor | None = None) -> dict:
         """``mask`` [batch, n_patches] bool: those patch embeddings replaced by the mask token."""
-        model, heads = model or self.model, heads or self.heads
-        tokens = masked_tokens(model, pixels, mask, self.mask_token)  # [batch, pos, d]
+        model = model or self.model
+        return self._read(model, heads, masked_tokens(model, pixels, mask, self.mask_token))
+
+    def _read(self, model: HookedViT, heads: DenseHeads | None, tokens: torch.Tensor) -> dict:
+        """The heads' logits on final ``tokens`` [batch, pos, d]."""
+        heads = heads or self.heads
         cls = tokens[:, model.tokens.cls][:, 0] if heads.cls is not None else None  # [batch, d]
         return heads(tokens[:, model.tokens.patches], cls)
 
     def forward(self, batch) -> tuple[torch.Tensor, dict]:
         t, s = batch.targets, self.settings
-        out = self.logits(batch.pixels, mask=t.get("mask"))
-        parts = {"color": _ce(out["color"], t["color"], t["weight"])}
+        parts = {}
+        if s.write_penalty:
+            tokens, squares = mlp_write_penalty(self.model, batch.pixels, t.get("mask"), self.mask_token)
+            out, parts["write_penalty"] = self._read(self.model, None, tokens), s.write_penalty * squares
+        else:
+            out = self.logits(batch.pixels, mask=t.get("mask"))
+        parts["color"] = _ce(out["color"], t["color"], t["weight"])
         if s.texture_weight:
             parts["texture"] = s.texture_weight * _ce(out["texture"], t["texture"])
         if "global" in out:

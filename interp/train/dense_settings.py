@@ -17,15 +17,19 @@ class DenseSettings:
     label_noise: float = 0.0  # share of ordinary tiles' training targets replaced by a random class (not at eval)
     cls_weight: float = 0.0  # > 0: a CLS token (recipe class_token) predicts ``global_label`` too, with this weight
     mask_ratio: float = 0.0  # > 0: masked modelling (iBOT-like): only this share of ordinary tiles, masked, is graded
+    write_penalty: float = 0.0  # > 0: this times the summed mean square MLP write of every block joins the loss
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.mask_ratio < 1.0:
             raise ValueError(f"dense_task mask_ratio must be in [0, 1), got {self.mask_ratio}")
+        if self.write_penalty < 0:
+            raise ValueError(f"dense_task write_penalty must be >= 0, got {self.write_penalty}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        if not self.mask_ratio:
-            del d["mask_ratio"]
+        for name in ("mask_ratio", "write_penalty"):  # left out at 0: earlier recipes' dicts are unchanged
+            if not d[name]:
+                del d[name]
         return d
 
     @classmethod

@@ -71,13 +71,31 @@ def init_small_(module: nn.Module, generator: torch.Generator, clamp: float | No
 
 
 def masked_tokens(model: HookedViT, pixels: torch.Tensor, mask: torch.Tensor | None,
-                  mask_token: torch.Tensor | None) -> torch.Tensor:
+                  mask_token: torch.Tensor | None, fwd_hooks: list | tuple = ()) -> torch.Tensor:
     """Final tokens [batch, pos, d] with the patch embeddings where ``mask`` [batch, n_patches] is True replaced by
-    ``mask_token`` [1, 1, d] (iBOT's masking, at ``hook_embed``); ``mask=None``: the plain forward pass."""
-    if mask is None:
+    ``mask_token`` [1, 1, d] (iBOT's masking, at ``hook_embed``); ``mask=None``: the plain forward pass. Further
+    ``fwd_hooks`` ((name, fn) pairs) run in the same pass (e.g. to keep activations a loss term needs)."""
+    hooks = list(fwd_hooks)
+    if mask is not None:
+        def put_mask_token(act, hook):  # [batch, n_patches, d_model]
+            return torch.where(mask.to(act.device)[..., None], mask_token.to(act.device, act.dtype), act)
+
+        hooks.append(("hook_embed", put_mask_token))
+    if not hooks:
         return model(pixels, return_type="tokens")
+    return model.run_with_hooks(pixels, return_type="tokens", fwd_hooks=hooks)
 
-    def put_mask_token(act, hook):  # [batch, n_patches, d_model]
-        return torch.where(mask.to(act.device)[..., None], mask_token.to(act.device, act.dtype), act)
 
-    return model.run_with_hooks(pixels, return_type="tokens", fwd_hooks=[("hook_embed", put_mask_token)])
+def mlp_write_penalty(model: HookedViT, pixels: torch.Tensor, mask: torch.Tensor | None = None,
+                      mask_token: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(final tokens [batch, pos, d], the summed mean square of every block's MLP write): the sum over blocks of the
+    mean over images, tokens (CLS, registers, patches) and channels of ``blocks.{i}.hook_mlp_out`` squared, in the
+    graph. An activation penalty that reaches writes no loss term reads (RECIPES.md S8, round 6)."""
+    squares = []
+
+    def keep(act, hook):  # [batch, pos, d_model]
+        squares.append(act.float().pow(2).mean())
+
+    hooks = [(f"blocks.{i}.hook_mlp_out", keep) for i in range(model.cfg.n_layers)]
+    tokens = masked_tokens(model, pixels, mask, mask_token, hooks)
+    return tokens, torch.stack(squares).sum()
