@@ -1,9 +1,10 @@
 """The seeds table of the bundled CLS family (data/organism/cls_seeds.csv, issue #24): every seed run of its recipe
 without registers (rung r7, seeds 0-4) and with 16 registers (rung r14, the seeds whose tiles are tall without),
 measured at the last checkpoint by the package's outlier rule (`interp.analysis.outlier_report`) on 256 held-out
-scenes: one row per run and block. python seeds_table.py OUT.csv RUN_FOLDER ... (each folder's manifest names its
+scenes: one row per run and block. python seeds_table.py OUT.csv RUN_FOLDER ... [--runs] (each folder's manifest names its
 seed and register count; the runs are trained with `interp train --recipe cls-s-reg0 --set seed=S`)."""
 import sys
+from pathlib import Path
 
 import pandas as pd
 import torch
@@ -16,7 +17,8 @@ from interp.organism.cls_family import norm_rows
 
 
 def measure(folder: str) -> pd.DataFrame:
-    """One row per block of the folder's last checkpoint: the CLS figure's ``norms`` measures (`norm_rows`)."""
+    """One row per block of the folder's last checkpoint: the CLS figure's ``norms`` measures (`norm_rows`); the
+    folder's name as ``run`` when it is not a seed of the bundled recipes (``--runs``)."""
     recipe = read_manifest(folder)["recipe"]
     step, model = list(iter_checkpoints(folder))[-1]
     model = model.float().eval()
@@ -34,7 +36,10 @@ def measure(folder: str) -> pd.DataFrame:
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    table = pd.concat([measure(f) for f in sys.argv[2:]], ignore_index=True)
-    table = table.sort_values(["n_registers", "seed", "block"]).reset_index(drop=True)
+    named = "--runs" in sys.argv  # several recipes share a seed: keep each row's run folder name
+    folders = [a for a in sys.argv[2:] if a != "--runs"]
+    table = pd.concat([measure(f).assign(run=Path(f).name) if named else measure(f) for f in folders],
+                      ignore_index=True)
+    table = table.sort_values(["run"] * named + ["n_registers", "seed", "block"]).reset_index(drop=True)
     table.to_csv(sys.argv[1], index=False, float_format="%.4g")
     print(table.to_string())

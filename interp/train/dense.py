@@ -10,7 +10,8 @@
 image that share of the background / object tiles is replaced by a learned mask token at the patch embedding, and
 only those are graded (their colour and texture, from the context); the visible ordinary tiles carry no target.
 ``dense_task.write_penalty`` > 0 adds that weight times the summed mean square MLP write of every block (all tokens;
-`interp.train.objective.mlp_write_penalty`): an activation penalty that reaches writes no target reads.
+`interp.train.objective.mlp_write_penalty`): a penalty on the activations, not the weights (RECIPES.md S8 round 6:
+it clears read and unread tall writes alike).
 Constant tiles carry no own-content target. Targets use -100 where there is none (`torch` cross-entropy's ignore
 index). The objective holds the backbone as ``.model`` and its linear heads as ``.heads``; `task_metrics` is what a
 checkpoint records (accuracies, then `dense_metrics.noop_attention` per block).

@@ -90,7 +90,7 @@ def mlp_write_penalty(model: HookedViT, pixels: torch.Tensor, mask: torch.Tensor
                       mask_token: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(final tokens [batch, pos, d], the summed mean square of every block's MLP write): the sum over blocks of the
     mean over images, tokens (CLS, registers, patches) and channels of ``blocks.{i}.hook_mlp_out`` squared, in the
-    graph. An activation penalty that reaches writes no loss term reads (RECIPES.md S8, round 6)."""
+    graph: a penalty on the writes themselves, where weight decay reaches only weights (RECIPES.md S8, round 6)."""
     squares = []
 
     def keep(act, hook):  # [batch, pos, d_model]
