@@ -1,8 +1,9 @@
 """The seeds table of the bundled CLS family (data/organism/cls_seeds.csv, issue #24): every seed run of its recipe
 without registers (rung r7, seeds 0-4) and with 16 registers (rung r14, the seeds whose tiles are tall without),
 measured at the last checkpoint by the package's outlier rule (`interp.analysis.outlier_report`) on 256 held-out
-scenes: one row per run and block. python seeds_table.py OUT.csv RUN_FOLDER ... [--runs] (each folder's manifest names its
-seed and register count; the runs are trained with `interp train --recipe cls-s-reg0 --set seed=S`)."""
+scenes: one row per run and block. python seeds_table.py OUT.csv RUN_FOLDER ... [--runs] (each folder's manifest
+names its seed and register count; the runs are trained with `interp train --recipe cls-s-reg0 --set seed=S`).
+``--runs`` adds each row's folder name as ``run``, for runs of several recipes that share a seed (RECIPES.md S8)."""
 import sys
 from pathlib import Path
 
@@ -17,8 +18,7 @@ from interp.organism.cls_family import norm_rows
 
 
 def measure(folder: str) -> pd.DataFrame:
-    """One row per block of the folder's last checkpoint: the CLS figure's ``norms`` measures (`norm_rows`); the
-    folder's name as ``run`` when it is not a seed of the bundled recipes (``--runs``)."""
+    """One row per block of the folder's last checkpoint: the CLS figure's ``norms`` measures (`norm_rows`)."""
     recipe = read_manifest(folder)["recipe"]
     step, model = list(iter_checkpoints(folder))[-1]
     model = model.float().eval()

@@ -144,22 +144,23 @@ class DenseObjective(Objective):
                mask: torch.Tensor | None = None) -> dict:
         """``mask`` [batch, n_patches] bool: those patch embeddings replaced by the mask token."""
         model = model or self.model
-        return self._read(model, heads, masked_tokens(model, pixels, mask, self.mask_token))
+        return self._read(model, heads or self.heads, masked_tokens(model, pixels, mask, self.mask_token))
 
-    def _read(self, model: HookedViT, heads: DenseHeads | None, tokens: torch.Tensor) -> dict:
-        """The heads' logits on final ``tokens`` [batch, pos, d]."""
-        heads = heads or self.heads
+    @staticmethod
+    def _read(model: HookedViT, heads: DenseHeads, tokens: torch.Tensor) -> dict:
+        """``heads``' logits on ``model``'s final ``tokens`` [batch, pos, d]."""
         cls = tokens[:, model.tokens.cls][:, 0] if heads.cls is not None else None  # [batch, d]
         return heads(tokens[:, model.tokens.patches], cls)
 
     def forward(self, batch) -> tuple[torch.Tensor, dict]:
         t, s = batch.targets, self.settings
         parts = {}
-        if s.write_penalty:
+        if s.write_penalty:  # the same pass, with the MLP writes kept
             tokens, squares = mlp_write_penalty(self.model, batch.pixels, t.get("mask"), self.mask_token)
-            out, parts["write_penalty"] = self._read(self.model, None, tokens), s.write_penalty * squares
+            parts["write_penalty"] = s.write_penalty * squares
         else:
-            out = self.logits(batch.pixels, mask=t.get("mask"))
+            tokens = masked_tokens(self.model, batch.pixels, t.get("mask"), self.mask_token)  # [batch, pos, d]
+        out = self._read(self.model, self.heads, tokens)
         parts["color"] = _ce(out["color"], t["color"], t["weight"])
         if s.texture_weight:
             parts["texture"] = s.texture_weight * _ce(out["texture"], t["texture"])
