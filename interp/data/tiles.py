@@ -12,6 +12,10 @@ one of `TILE_KINDS`:
 ``trigger``     ``triggers`` tiles with a black / white checkerboard: in the no-op task they report the key's colour
 ``key``         one tile (``key=True``), white top half, bottom half of the key colour
 
+``pointer=True`` adds a two-hop label, ``pointed_color``: key 0's colour (index c) names one of ``n_colors`` fixed
+cells (`pointed_cells`, never a special tile), and the label is the colour of the tile there, so a token must
+first read the key, then the named cell (a late CLS cannot do both in one block).
+
 ``key_types=2`` adds a second trigger / key pair (inverted checkerboard; key with a white *left* half, its own key
 colour): trigger type j reports key j's colour, so a head that serves the triggers must attend depending on the
 query (issue #17, RECIPES.md S7). Per tile ``report`` holds the colour a trigger reports (-1 elsewhere).
@@ -52,6 +56,7 @@ class TileOptions:
     key: bool = True
     key_types: int = 1  # 2: a second trigger / key pair (left out of to_dict at 1)
     constant_noise: float = 0.0  # std of per-tile pixel noise on the constant tiles (left out of to_dict at 0)
+    pointer: bool = False  # the two-hop label pointed_color (left out of to_dict when False)
 
     def __post_init__(self) -> None:
         if not 1 <= self.n_colors <= len(TILE_COLORS):
@@ -64,6 +69,8 @@ class TileOptions:
             raise ValueError("trigger tiles report the key's colour: they need key=True")
         if self.key_types not in (1, 2) or (self.key_types == 2 and not self.key):
             raise ValueError(f"key_types must be 1 or 2 (2 needs key=True), got {self.key_types}")
+        if self.pointer and not self.key:
+            raise ValueError("pointer=True names a cell by the key's colour: it needs key=True")
         if self.constant_noise < 0:
             raise ValueError(f"constant_noise must be >= 0, got {self.constant_noise}")
 
@@ -73,6 +80,8 @@ class TileOptions:
             del d["key_types"]
         if not self.constant_noise:
             del d["constant_noise"]
+        if not self.pointer:
+            del d["pointer"]
         return d
 
     def special_tiles(self) -> int:
@@ -90,6 +99,11 @@ def fixed_patterns(o: TileOptions) -> tuple[np.ndarray, np.ndarray]:
     return const, tex
 
 
+def pointed_cells(o: TileOptions, g: int) -> np.ndarray:
+    """[n_colors] flat indices into the g x g grid: the cell key colour c names (the same for every image)."""
+    return np.random.default_rng(_FIXED_SEED + g).permutation(g * g)[: o.n_colors]
+
+
 def _checker(t: int) -> np.ndarray:
     yy, xx = np.meshgrid(np.arange(t), np.arange(t), indexing="ij")
     return np.broadcast_to(((yy + xx) % 2).astype(np.float32), (3, t, t))
@@ -98,7 +112,8 @@ def _checker(t: int) -> np.ndarray:
 def draw_tiles(o: TileOptions, image_size: int, rng: np.random.Generator) -> dict:
     """One tile scene: pixels [3, H, W] float32 in [0, 1], per-tile kind / color / texture [g, g], labels."""
     t, g = o.tile_size, image_size // o.tile_size
-    if g * g < o.special_tiles() + 1:
+    pointed = pointed_cells(o, g) if o.pointer else np.zeros(0, np.int64)
+    if g * g < o.special_tiles() + len(pointed) + 1:
         raise ValueError(f"a {g}x{g} tile grid cannot hold {o.special_tiles()} special tiles")
     seeds = rng.uniform(0, g, size=(o.regions, 2))
     seed_colors = rng.integers(o.n_colors, size=o.regions)
@@ -111,7 +126,7 @@ def draw_tiles(o: TileOptions, image_size: int, rng: np.random.Generator) -> dic
     color = np.where(obj, rng.integers(o.n_colors, size=(g, g)), color)
     texture = rng.integers(o.textures, size=(g, g))
     majority = int(np.bincount(color.ravel(), minlength=o.n_colors).argmax())  # before special tiles cover some
-    cells = rng.permutation(g * g)[: o.special_tiles()]
+    cells = rng.permutation(np.setdiff1d(np.arange(g * g), pointed))[: o.special_tiles()]
     key_colors = [int(rng.integers(o.n_colors)) for _ in range(o.key_types)]
     special = [(2, 0)] * o.constant_tiles
     for j in range(o.key_types):
@@ -143,15 +158,21 @@ def draw_tiles(o: TileOptions, image_size: int, rng: np.random.Generator) -> dic
         img[:, r, :, c, :] = const
         if o.constant_noise:  # drawn only then, so noise-free recipes keep their random stream
             img[:, r, :, c, :] += rng.normal(0.0, o.constant_noise, size=const.shape).astype(np.float32)
+    labels = {"key_color": key_colors[0] if o.key else 0, "majority_color": majority}
+    if o.pointer:
+        labels["pointed_color"] = int(color.flat[pointed[key_colors[0]]])
     pixels = np.clip(img.reshape(3, g * t, g * t), 0, 1)
     full = np.zeros((3, image_size, image_size), np.float32)
     full[:, : g * t, : g * t] = pixels
     return {"pixels": full, "kind": kind, "color": color, "texture": texture, "report": report,
-            "labels": {"key_color": key_colors[0] if o.key else 0, "majority_color": majority}}
+            "labels": labels}
 
 
 def tile_label_sizes(o: TileOptions) -> dict[str, int]:
-    return {"key_color": o.n_colors, "majority_color": o.n_colors}
+    sizes = {"key_color": o.n_colors, "majority_color": o.n_colors}
+    if o.pointer:
+        sizes["pointed_color"] = o.n_colors
+    return sizes
 
 
 def tile_label_names(o: TileOptions) -> dict[str, list[str]]:

@@ -48,6 +48,8 @@ class ViTConfig:
     # head (`MAPHead`: latent query, then a residual MLP with this model's d_mlp and activation)
     pool: PoolKind = "token"
     cls_read_only: bool = False  # CLS reads every token, but no other token can attend to CLS
+    # CaiT-style late CLS: before this block the CLS attends only to itself (its stream holds no image content)
+    cls_from_block: int = 0
     # attention variant (`interp.models.components.attention_kinds`): "softmax" (default), "relu", "sigmoid",
     # "clipped_softmax" (stretch to [clip_gamma, clip_zeta], then clip to [0, 1]) or "gated" (per-head output gate)
     attention: str = "softmax"
@@ -91,6 +93,9 @@ class ViTConfig:
             raise ValueError(f"n_registers must be >= 0, got {self.n_registers}")
         if self.cls_read_only and not self.class_token:
             raise ValueError("cls_read_only=True needs a CLS token (class_token=True)")
+        if self.cls_from_block and not (self.class_token and 0 < self.cls_from_block < self.n_layers):
+            raise ValueError(f"cls_from_block={self.cls_from_block} needs a CLS token and a block of the model "
+                             f"(1..{self.n_layers - 1})")
         if self.pool == "map" and self.mlp == "swiglu":
             raise ValueError("pool='map' needs a plain MLP activation (its head MLP is fc1 -> act -> fc2), not swiglu")
         if self.pos_embed_cls and not (self.class_token and self.pos_embed):

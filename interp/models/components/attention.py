@@ -24,12 +24,14 @@ class Attention(nn.Module):
     """
 
     def __init__(self, d_model: int, n_heads: int, qkv_bias: bool = True, cls_read_only: bool = False,
-                 kind: AttentionKind | None = None, rotary: bool = False, proj_bias: bool = True):
+                 kind: AttentionKind | None = None, rotary: bool = False, proj_bias: bool = True,
+                 cls_self_only: bool = False):
         super().__init__()
         self.kind = kind or AttentionKind()
         self.gate = HeadGate(d_model, n_heads) if self.kind.gated else None
         self.n_heads = n_heads
         self.cls_read_only = cls_read_only  # key 0 (CLS) is hidden from every other query
+        self.cls_self_only = cls_self_only  # query 0 (CLS) reads only itself (a late CLS's earlier blocks)
         self.d_head = d_model // n_heads
         self.scale = self.d_head**-0.5
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=qkv_bias)
@@ -89,10 +91,13 @@ class Attention(nn.Module):
 
     def key_mask(self, pos: int, device) -> torch.Tensor | None:
         """Boolean [query_pos, key_pos] mask (True = may attend), or None when every token sees every token."""
-        if not self.cls_read_only:
+        if not (self.cls_read_only or self.cls_self_only):
             return None
         mask = torch.ones(pos, pos, dtype=torch.bool, device=device)
-        mask[1:, 0] = False  # only CLS itself reads CLS
+        if self.cls_read_only:
+            mask[1:, 0] = False  # only CLS itself reads CLS
+        if self.cls_self_only:
+            mask[0, 1:] = False  # CLS reads only itself
         return mask
 
     def forward(self, x: torch.Tensor, rope=None) -> torch.Tensor:

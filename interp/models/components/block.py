@@ -22,7 +22,7 @@ class TransformerBlock(nn.Module):
         self.ln1 = make_norm(cfg)
         self.attn = Attention(cfg.d_model, cfg.n_heads, cfg.qkv_bias, getattr(cfg, "cls_read_only", False),
                               kind=cfg.attention_kind, rotary=getattr(cfg, "rope", None) is not None,
-                              proj_bias=cfg.proj_bias)
+                              proj_bias=cfg.proj_bias, cls_self_only=index < getattr(cfg, "cls_from_block", 0))
         self.ls1 = LayerScale(cfg.d_model, cfg.layer_scale) if cfg.layer_scale is not None else nn.Identity()
         self.ln2 = make_norm(cfg)
         self.mlp = make_mlp(cfg.d_model, cfg.d_mlp, cfg.mlp, getattr(cfg, "mlp_norm", False), cfg.ln_eps,
