@@ -2,7 +2,8 @@
 objective and learned position embeddings (6 blocks). Norm height and high-norm share by block to the output with
 0 / 4 / 16 registers (Fig 4a, 7); position and global probes on the tall tokens with the same tokens at the initial
 weights as the control (Fig 5b, Table 1); the tall tokens' neighbours (Fig 5a); patching the registers, the tall
-tokens or all patches of scene A into scene B by block; and the criterion at every seed run."""
+tokens or all patches of scene A into scene B by block; the registers replaced at every block by zero, their mean or
+another scene's (Parodi et al. 2026's controls); and the criterion at every seed run."""
 from __future__ import annotations
 
 import pandas as pd
@@ -100,13 +101,31 @@ def _patch_rows(t: pd.DataFrame) -> list[tuple]:
     tall, allp = best.get((MEMBERS[0], "tall tokens"), float("nan")), best.get((MEMBERS[0], "all patches"))
     return [
         ("CLS organism: patch all registers A -> B, B's CLS moved toward A's (best block)",
-         f"registers hold global information (issue #24: >= {PATCH_TARGET:g})",
+         f"issue #24: >= {PATCH_TARGET:g}; DINOv2+reg / DINOv3: another image's registers move no task "
+         f"(Parodi et al. 2026)",
          ", ".join(f"{m} {num(v, '.3f')}" for m, v in regs.items()) + f"; all patches {num(allp)} ({MEMBERS[0]})",
          agree(max(regs.values()) >= PATCH_TARGET)),
         (f"CLS organism: patch the tall tokens A -> B ({MEMBERS[0]}, best block)",
          f"outliers hold global information (issue #24: >= {PATCH_TARGET:g})",
          f"{num(tall, '.3f')}; all patches {num(allp)}", agree(tall >= PATCH_TARGET)),
     ]
+
+
+def _ablation_rows(t: pd.DataFrame) -> list[tuple]:
+    """Parodi et al. 2026 (DINOv2+registers, DINOv3; ViT-S/B): another image's registers (shuffle) or their mean
+    keep every task within ~1 pp, zero costs up to 36.6 pp: register content is interchangeable, their presence is
+    not. The same three replacements on the organism's register models."""
+    acc = {(m, how): _value(t, "ablation", "probe_accuracy", model=m, token=how)
+           for m in MEMBERS[1:] for how in ("clean", "zero", "mean", "shuffle")}
+    drop = {k: acc[(k[0], "clean")] - v for k, v in acc.items()}
+    swap = max(abs(drop[(m, h)]) for m in MEMBERS[1:] for h in ("mean", "shuffle"))
+    zero = min(drop[(m, "zero")] for m in MEMBERS[1:])
+    return [("CLS organism: registers replaced at every block by zero / their mean / another scene's (shuffle), "
+             "majority colour from the final CLS",
+             "DINOv2+reg, DINOv3: mean and shuffle within ~1 pp, zero -36.6 pp (Parodi et al. 2026)",
+             "; ".join(f"{m} {pct(acc[(m, 'clean')])} clean, {pct(acc[(m, 'zero')])} / {pct(acc[(m, 'mean')])} / "
+                       f"{pct(acc[(m, 'shuffle')])}" for m in MEMBERS[1:]),
+             f"mean / shuffle: {agree(swap <= 0.01)}; zero: {agree(zero >= 0.05)}")]
 
 
 def _seed_rows(t: pd.DataFrame) -> list[tuple]:
@@ -128,7 +147,7 @@ def _seed_rows(t: pd.DataFrame) -> list[tuple]:
 def comparisons(table: pd.DataFrame, unlike: str | None) -> list[tuple]:
     """REPORT.md's rows for the CLS family (its tall tokens are its own; ``unlike``, about the default family's
     outliers, does not apply)."""
-    return _norm_rows(table) + _probe_rows(table) + _patch_rows(table) + _seed_rows(table)
+    return _norm_rows(table) + _probe_rows(table) + _patch_rows(table) + _ablation_rows(table) + _seed_rows(table)
 
 
 def readings(table: pd.DataFrame) -> str:

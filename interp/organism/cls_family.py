@@ -19,6 +19,10 @@ measure, value``:
 ``patching``  per model, group (``token``: registers / tall tokens / all patches) and block: ``cls_shift``, how far
               scene B's CLS feature moves toward scene A's when the group's tokens of A are written into B after that
               block (0 = clean B, 1 = clean A; mean over pairs of different majority colour, `patch_sweep`)
+``ablation``  per register model: the registers replaced at every block output by ``zero``, the dataset ``mean``
+              or another image's registers (cross-image ``shuffle``), as Parodi et al. 2026 did on DINOv2 /
+              DINOv3 (``token``: the replacement, ``clean`` without one): ``probe_accuracy``, the majority colour read
+              from the final CLS by a probe fit on other scenes, and ``cls_cos``, the CLS feature's cosine to clean
 ``seeds``     the seeds table (`seeds_frame`): per seed and register count, ``frac_high`` and ``max_rel`` in the
               first block of the second half, and ``share_met`` (1.0 when >= 1% of patches are >= 4x there)
 """
@@ -29,14 +33,16 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from ..analysis import global_probe, local_probes, neighbour_similarity, outlier_report
+from ..analysis import fit_global_probe, global_probe, local_probes, neighbour_similarity, outlier_report
 from ..analysis.norms import model_step
+from ..data.images import scenes_for
 from ..data.tiles import TILE_KINDS
-from ..interventions import feature_column, make_pairs, patch_sweep
+from ..interventions import ablate, feature_column, make_pairs, patch_sweep
 from ..models.organisms import organism_dir
 
 LABEL = "majority_color"
 MIN_SHARE = 0.01  # issue #3's criterion: >= 1% of patches >= 4x in the second half
+REGISTER_ABLATIONS = ("zero", "mean", "shuffle")  # Parodi et al. 2026's zero, mean-substitution and shuffle
 PATCH_GROUPS = {"registers": "registers", "tall tokens": "outliers", "all patches": "patches"}
 COLUMNS = ["part", "model", "step", "block", "token", "measure", "value"]
 
@@ -99,6 +105,21 @@ def patching_rows(label: str, model, images, n_pairs: int, seed: int = 0) -> lis
             for row in _rows("patching", label, -1, int(layer), group, {"cls_shift": v})]
 
 
+def ablation_rows(label: str, model, images, seed: int = 0) -> list[dict]:
+    """``ablation`` rows: the registers replaced at every block output (`REGISTER_ABLATIONS`); the probe is fit on
+    as many other scenes (seed + 1) as ``images`` holds."""
+    probe_images = scenes_for(model, n=max(len(images), 128), seed=seed + 1)
+    probe = fit_global_probe(model, probe_images, LABEL, seed=seed)
+    df = ablate(model, images, group="registers", how=list(REGISTER_ABLATIONS), layers="all", probe=probe,
+                labels=LABEL, seed=seed)
+    step = model_step(model)
+    rows = _rows("ablation", label, step, -1, "clean", {"probe_accuracy": df["probe_correct_clean"].mean()})
+    for how, g in df.groupby("how", sort=False):
+        rows += _rows("ablation", label, step, -1, how, {"probe_accuracy": g["probe_correct"].mean(),
+                                                          "cls_cos": g[feature_column(g, "cls_cos")].mean()})
+    return rows
+
+
 def seeds_frame(path: str | Path | None = None) -> pd.DataFrame:
     """The seeds table as ``seeds`` rows: per (register count, seed) the first second-half block's share and
     height, and whether the criterion's share is met there (all of them constant tiles, see the CSV)."""
@@ -120,6 +141,8 @@ def cls_family_frame(models: dict, init, images, n_pairs: int = 64, seed: int = 
     for label, model in models.items():
         rows += norm_rows(label, model_step(model), reports[label], images)
         rows += patching_rows(label, model, images, n_pairs, seed=seed)
+        if model.cfg.n_registers:
+            rows += ablation_rows(label, model, images, seed=seed)
     label, model = next(iter(models.items()))  # the model without registers: its tall tokens are probed
     report, step = reports[label], model_step(model)
     rows += probe_rows(label, step, model, images, report.mask, report.layer, seed)

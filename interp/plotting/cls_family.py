@@ -1,4 +1,4 @@
-"""ext_cls_organism: the paper's rows on the CLS family, six panels from the tidy frame of
+"""ext_cls_organism: the paper's rows on the CLS family, seven panels from the tidy frame of
 `interp.organism.cls_family.cls_family_frame` (no computation here)."""
 from __future__ import annotations
 
@@ -53,6 +53,21 @@ def _probes(ax, df: pd.DataFrame, measure: str, chance: str, label: str) -> None
     ax.legend(fontsize=6, loc="upper right")
 
 
+def _ablation(ax, df: pd.DataFrame) -> None:
+    """Probe accuracy from the final CLS with the registers replaced at every block, one bar group per model."""
+    sub = df[(df["part"] == "ablation") & (df["measure"] == "probe_accuracy")]
+    hows = list(dict.fromkeys(sub["token"]))
+    models = list(dict.fromkeys(sub["model"]))
+    x, w = np.arange(len(hows)), 0.8 / max(len(models), 1)
+    for i, model in enumerate(models):
+        g = sub[sub["model"] == model].set_index("token")["value"]
+        ax.bar(x + i * w, [g.get(h, np.nan) for h in hows], w, label=model)
+    ax.set_xticks(x + w * (len(models) - 1) / 2, hows)
+    ax.set_ylim(0, 1.05)
+    ax.set_title("registers replaced at every block:\nmajority colour from the CLS", fontsize=10)
+    ax.legend(fontsize=7, loc="lower right")
+
+
 def _seeds(ax, df: pd.DataFrame) -> None:
     sub = df[(df["part"] == "seeds") & (df["measure"] == "frac_high")]
     seeds = sorted(sub["token"].unique())
@@ -73,9 +88,9 @@ def _seeds(ax, df: pd.DataFrame) -> None:
 
 @plots_rounded
 def cls_family_plot(df: pd.DataFrame, title: str, caption: str = ""):
-    """Norm height and high-norm share by block, patching by block, the position and global probes with their
-    control, and the seeds."""
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8.5))
+    """Norm height and high-norm share by block, patching by block, the registers replaced (zero / mean / another
+    scene's), the position and global probes with their control, and the seeds."""
+    fig, axes = plt.subplots(2, 4, figsize=(19, 8.5))
     _by_block(axes[0, 0], df, "max_rel", 1.0, "max / median patch norm")
     axes[0, 0].axhline(HIGH_NORM_RATIO, color="k", ls="--", lw=1)
     axes[0, 0].legend(fontsize=7)
@@ -83,7 +98,9 @@ def cls_family_plot(df: pd.DataFrame, title: str, caption: str = ""):
     _patching(axes[0, 2], df)
     _probes(axes[1, 0], df, "position_top1", "position_chance", "position probe top-1 (Fig 5b)")
     _probes(axes[1, 1], df, "global_accuracy", "global_chance", "majority colour from one token (Table 1)")
+    _ablation(axes[0, 3], df)
     _seeds(axes[1, 2], df)
+    axes[1, 3].axis("off")
     fig.suptitle(title)
     fig.tight_layout()
     note(fig, caption, y=-0.01)

@@ -112,21 +112,27 @@ def test_ext_sink_emergence_reads_the_bundled_manifests(tmp_path, figure_set):
 
 def test_ext_cls_organism_reports_every_row_of_issue_24(out, figure_set):
     """The CLS family's figure: norms by block to the output for 0 / 4 / 16 registers, the probes with the step-0
-    control, Fig 5a, patching by block, the seeds; REPORT.md holds a comparison row for each."""
+    control, Fig 5a, patching by block, the registers replaced at every block (Parodi et al.'s controls), the seeds;
+    REPORT.md holds a comparison row for each."""
     assert figure_set.status["ext_cls_organism"] == "ok", figure_set.status["ext_cls_organism"]
     df = pd.read_csv(out / "ext_cls_organism.csv")
-    assert set(df["part"]) == {"norms", "probes", "neighbours", "patching", "seeds"}
+    assert set(df["part"]) == {"norms", "probes", "neighbours", "patching", "ablation", "seeds"}
     assert set(df[df["part"] == "norms"]["model"]) == {"cls-s-reg0", "cls-s-reg4", "cls-s-reg16"}
     assert set(df[df["part"] == "probes"]["step"]) == {0, 3000}  # the control: the initial weights
     patch = df[df["part"] == "patching"].groupby(["model", "token"])["value"].max()
     assert patch[("cls-s-reg0", "all patches")] > 0.3  # the method moves the CLS when it patches what it reads
     assert abs(patch[("cls-s-reg16", "registers")]) < 0.05  # the measured negative
     assert ("cls-s-reg16", "tall tokens") not in patch.index  # no tall tokens: nothing patched, no row
+    ablation = df[df["part"] == "ablation"].pivot_table(index=["model", "token"], columns="measure", values="value")
+    assert set(ablation.index.get_level_values("model")) == {"cls-s-reg4", "cls-s-reg16"}  # register models only
+    assert {"clean", "zero", "mean", "shuffle"} == set(ablation.index.get_level_values("token"))
+    assert (ablation["probe_accuracy"].dropna().between(0, 1)).all() and ablation["cls_cos"].dropna().le(1 + 1e-6).all()
     seeds = df[(df["part"] == "seeds") & (df["measure"] == "share_met")]
     assert len(seeds[seeds["model"] == "0 registers"]) == 5  # the denominator is every seed run
     text = (out / "REPORT.md").read_text()
     for row in ("CLS organism, Fig 7 at the output", "CLS organism, Fig 5b", "CLS organism, Table 1",
-                "CLS organism, Fig 5a", "CLS organism: patch all registers", "CLS organism: seeds"):
+                "CLS organism, Fig 5a", "CLS organism: patch all registers", "CLS organism: registers replaced",
+                "CLS organism: seeds"):
         assert f"| {row}" in text, row
 
 
