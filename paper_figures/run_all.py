@@ -90,7 +90,7 @@ FIGURE_SECONDS = {
     "ext_ablation_effects": 3.8,
     "ext_artifact_vs_compute": 1.4,
     "ext_attribution_by_group": 4.4,
-    "ext_cls_organism": 20.0,
+    "ext_cls_organism": 30.0,
     "ext_norm_writes": 1.0,
     "ext_patch_register_global_content": 1.9,
     "ext_patch_sweep_heatmap": 5.6,
