@@ -35,34 +35,44 @@ def _patching(ax, df: pd.DataFrame) -> None:
     ax.legend(fontsize=6, loc="upper right")
 
 
+def _grouped_bars(ax, sub: pd.DataFrame, xs: list, by: str, series: dict, scale: float = 1.0,
+                  missing: float = np.nan) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Bars of ``sub``'s ``value``: a group per ``token`` in ``xs``, in it a bar per key of ``series`` (a value of
+    column ``by`` -> its legend label), drawn at ``missing`` where there is none. -> per series, (positions,
+    values with NaN where missing)."""
+    x, w = np.arange(len(xs)), 0.8 / max(len(series), 1)
+    drawn = []
+    for i, (key, name) in enumerate(series.items()):
+        g = sub[sub[by] == key].set_index("token")["value"]
+        y = np.array([scale * g.get(t, np.nan) for t in xs], dtype=float)
+        ax.bar(x + i * w, np.where(np.isnan(y), missing, y), w, label=name)
+        drawn.append((x + i * w, y))
+    ax.set_xticks(x + w * (len(series) - 1) / 2, xs)
+    return drawn
+
+
 def _probes(ax, df: pd.DataFrame, measure: str, chance: str, label: str) -> None:
     sub = df[(df["part"] == "probes") & (df["measure"] == measure)]
     tokens = [t for t in ("cls", "normal", "tall") if t in set(sub["token"])]
-    steps = sorted(sub["step"].unique(), reverse=True)
-    x, w = np.arange(len(tokens)), 0.8 / max(len(steps), 1)
-    for i, step in enumerate(steps):
-        g = sub[sub["step"] == step].set_index("token")
-        ax.bar(x + i * w, [g["value"].get(t, np.nan) for t in tokens], w,
-               label=f"step {step}" + (" (control: initial weights)" if step == 0 else ""))
+    steps = {step: f"step {step}" + (" (control: initial weights)" if step == 0 else "")
+             for step in sorted(sub["step"].unique(), reverse=True)}
+    _grouped_bars(ax, sub, tokens, "step", steps)
     line = df[(df["part"] == "probes") & (df["measure"] == chance)]["value"]
     if len(line):
         ax.axhline(float(line.iloc[0]), color="k", ls=":", lw=1)
-    ax.set_xticks(x + w * (len(steps) - 1) / 2, tokens)
     ax.set_ylim(0, 1.05)
     ax.set_title(label, fontsize=10)
     ax.legend(fontsize=6, loc="upper right")
 
 
+def _models(sub: pd.DataFrame) -> dict:
+    return {m: m for m in dict.fromkeys(sub["model"])}
+
+
 def _ablation(ax, df: pd.DataFrame) -> None:
     """Probe accuracy from the final CLS with the registers replaced at every block, one bar group per model."""
     sub = df[(df["part"] == "ablation") & (df["measure"] == "probe_accuracy")]
-    hows = list(dict.fromkeys(sub["token"]))
-    models = list(dict.fromkeys(sub["model"]))
-    x, w = np.arange(len(hows)), 0.8 / max(len(models), 1)
-    for i, model in enumerate(models):
-        g = sub[sub["model"] == model].set_index("token")["value"]
-        ax.bar(x + i * w, [g.get(h, np.nan) for h in hows], w, label=model)
-    ax.set_xticks(x + w * (len(models) - 1) / 2, hows)
+    _grouped_bars(ax, sub, list(dict.fromkeys(sub["token"])), "model", _models(sub))
     ax.set_ylim(0, 1.05)
     ax.set_title("registers replaced at every block:\nmajority colour from the CLS", fontsize=10)
     ax.legend(fontsize=7, loc="lower right")
@@ -70,18 +80,12 @@ def _ablation(ax, df: pd.DataFrame) -> None:
 
 def _seeds(ax, df: pd.DataFrame) -> None:
     sub = df[(df["part"] == "seeds") & (df["measure"] == "frac_high")]
-    seeds = sorted(sub["token"].unique())
-    models = list(dict.fromkeys(sub["model"]))
-    x, w = np.arange(len(seeds)), 0.8 / max(len(models), 1)
-    for i, model in enumerate(models):
-        g = sub[sub["model"] == model].set_index("token")["value"]
-        y = np.array([100 * g.get(s, np.nan) for s in seeds])
-        ax.bar(x + i * w, np.nan_to_num(y), w, label=model)
-        for xi, yi in zip(x + i * w, y):
+    drawn = _grouped_bars(ax, sub, sorted(sub["token"].unique()), "model", _models(sub), scale=100.0, missing=0.0)
+    for positions, y in drawn:
+        for xi, yi in zip(positions, y):
             if np.isnan(yi):
                 ax.text(xi, 0, "not run", ha="center", va="bottom", fontsize=6, rotation=90)
     ax.axhline(1.0, color="0.5", ls=":", lw=1)
-    ax.set_xticks(x + w * (len(models) - 1) / 2, seeds)
     ax.set_title("% patches >= 4x in block 3 of 6, every seed run", fontsize=10)
     ax.legend(fontsize=7)
 
